@@ -1,0 +1,251 @@
+"""SQLAlchemy models: the entities of DESIGN.md's "Words".
+
+Instants are `DateTimeUTC` (aware UTC in Python, on SQLite too). Ids are UUIDs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from advanced_alchemy.base import UUIDAuditBase, UUIDBase
+from advanced_alchemy.extensions.litestar.session import SessionModelMixin
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+
+class UserProfile(UUIDAuditBase):
+    __tablename__ = "user_profile"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    phone: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class Workspace(UUIDAuditBase):
+    __tablename__ = "workspace"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The last incident number handed out; bumped under the workspace row lock.
+    last_incident_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Membership(UUIDAuditBase):
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", name="uq_membership_workspace_user"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    user: Mapped[UserProfile] = relationship(lazy="joined", innerjoin=True)
+    workspace: Mapped[Workspace] = relationship(lazy="joined", innerjoin=True)
+
+
+class ApiToken(UUIDAuditBase):
+    __tablename__ = "api_token"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    # SHA-256 of the token: tokens are long random strings, so a fast hash is enough and lets us look them up.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    last_used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class WebSession(SessionModelMixin):
+    """Browser sessions, kept in the database so they survive restarts and span web processes."""
+
+    __tablename__ = "web_session"
+
+
+class LoginFailure(UUIDBase):
+    """One failed login; recent rows throttle further attempts for that email and that address."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_email_at", "email", "at"),
+        Index("ix_login_failure_address_at", "address", "at"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class OnCallSchedule(UUIDAuditBase):
+    __tablename__ = "oncall_schedule"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_oncall_schedule_workspace_name"),
+        CheckConstraint("rotation IN ('daily', 'weekly', 'custom')", name="rotation"),
+        CheckConstraint("escalation_delay_minutes BETWEEN 1 AND 1440", name="escalation_delay"),
+        CheckConstraint("horizon_weeks BETWEEN 1 AND 52", name="horizon"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    rotation: Mapped[str] = mapped_column(String(16))
+    shift_hours: Mapped[int | None] = mapped_column(Integer, default=None)
+    shift_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    handoff_time: Mapped[datetime.time] = mapped_column(Time)
+    handoff_weekday: Mapped[int | None] = mapped_column(Integer, default=None)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    rotation_start: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    escalation_delay_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    escalation_to_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    horizon_weeks: Mapped[int] = mapped_column(Integer, default=8)
+
+
+class RotationMember(UUIDBase):
+    __tablename__ = "rotation_member"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "position", name="uq_rotation_member_position"),
+        UniqueConstraint("schedule_id", "user_id", name="uq_rotation_member_user"),
+    )
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oncall_schedule.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class OnCallSlot(UUIDAuditBase):
+    """User `user_id` covers [start_time, end_time) of one schedule."""
+
+    __tablename__ = "oncall_slot"
+    __table_args__ = (
+        CheckConstraint("end_time > start_time", name="positive"),
+        # "Who is on call at T": the slot of this schedule with the latest start <= T.
+        Index("ix_oncall_slot_schedule_start", "schedule_id", "start_time"),
+        Index("ix_oncall_slot_user_start", "user_id", "start_time"),
+        ExcludeConstraint(
+            ("schedule_id", "="),
+            (text("tstzrange(start_time, end_time, '[)')"), "&&"),  # type: ignore[arg-type]
+            name="ex_oncall_slot_no_overlap",
+            using="gist",
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oncall_schedule.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    start_time: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    end_time: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    is_override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Incident(UUIDAuditBase):
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "number", name="uq_incident_workspace_number"),
+        CheckConstraint("severity IN ('SEV1', 'SEV2', 'SEV3', 'SEV4')", name="severity"),
+        CheckConstraint("status IN ('triggered', 'acknowledged', 'resolved')", name="status"),
+        Index("ix_incident_slack_post", "slack_channel_id", "slack_ts"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(16), default="triggered")
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("oncall_schedule.id", ondelete="SET NULL"), default=None, index=True
+    )
+    declared_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
+    )
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    slack_ts: Mapped[str | None] = mapped_column(String(32), default=None)
+    acknowledged_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    resolved_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class Page(UUIDAuditBase):
+    """One user paged for one incident. The deadline is the truth; a delayed message only wakes us."""
+
+    __tablename__ = "page"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "step", name="uq_page_incident_step"),
+        CheckConstraint("status IN ('pending', 'acknowledged', 'declined', 'escalated', 'cancelled')", name="status"),
+        Index("ix_page_status_deadline", "status", "deadline"),
+    )
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_profile.id", ondelete="SET NULL"))
+    step: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    deadline: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # The backup, frozen onto the page when the incident opens.
+    backup_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
+    )
+
+
+class IncidentResponder(UUIDAuditBase):
+    __tablename__ = "incident_responder"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "user_id", name="uq_incident_responder_user"),
+        CheckConstraint("source IN ('slack', 'sms', 'web')", name="source"),
+    )
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16), default="responder")
+    joined_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    source: Mapped[str] = mapped_column(String(8))
+
+
+class TimelineEntry(UUIDBase):
+    __tablename__ = "timeline_entry"
+    __table_args__ = (Index("ix_timeline_entry_incident_at", "incident_id", "at"),)
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class DeliveryLog(UUIDBase):
+    """Each outbound message and inbound webhook, with its outcome."""
+
+    __tablename__ = "delivery_log"
+    __table_args__ = (
+        Index("ix_delivery_log_workspace_at", "workspace_id", "at"),
+        # A retried webhook (Slack event_id, Twilio MessageSid) finds its first delivery here.
+        Index("uq_delivery_log_inbound_key", "channel", "direction", "external_id", unique=True),
+    )
+
+    workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), default=None)
+    at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    direction: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(120), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    external_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), default=None)
+    page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("page.id", ondelete="SET NULL"), default=None)
+    summary: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,131 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from advanced_alchemy.extensions.litestar import (
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+)
+from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import autocommit_handler_maker
+from dramatiq import Worker
+from litestar import Litestar, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.session import SessionMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.stores.memory import MemoryStore
+from litestar.template.config import TemplateConfig
+
+from app.config import Settings
+from app.db.engine import create_engine
+from app.db.models import WebSession
+from app.routes.api.members import MembersApi
+from app.routes.auth import login_form, login_submit, logout, root
+from app.routes.errors import EXCEPTION_HANDLERS
+from app.routes.people import PeoplePages
+from app.routes.profile import ProfilePages
+from app.routes.settings import SettingsPages
+from app.routes.workspace import WorkspacePages
+from app.sessions import RotatingSessionBackend
+from app.tasks import broker as task_broker
+from app.tasks import context as task_context
+
+ROOT = Path(__file__).resolve().parent
+STATIC_DIR = ROOT.parent / "static"
+SESSION_MAX_AGE = 14 * 24 * 3600
+# Paths authenticated by something other than a cookie: Bearer tokens and webhook signatures.
+CSRF_EXEMPT = ["/api/", "/integrations/"]
+
+
+@get("/healthz", name="healthz", opt={"public": True}, include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app for `settings` (read from the environment when None)."""
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings.database_url)
+    alchemy = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        # Services commit their own units of work; this only ends read transactions cleanly.
+        before_send_handler=autocommit_handler_maker(commit_on_redirect=True),
+        create_all=False,
+    )
+    session_config = ServerSideSessionConfig(
+        key="vigilo_session",
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        renew_on_access=False,
+    )
+    session_backend = RotatingSessionBackend(config=session_config, alchemy_config=alchemy, model=WebSession)
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="vigilo_csrf",
+        header_name="x-csrftoken",
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="lax",
+        exclude=CSRF_EXEMPT,
+    )
+    broker = task_broker.configure(settings)
+    task_context.use_settings(settings)
+
+    @asynccontextmanager
+    async def embedded_worker(_app: Litestar) -> AsyncIterator[None]:
+        # Without Redis the web process is also the worker (DESIGN.md "Two ways to run").
+        worker: Worker | None = None
+        if not settings.redis_url:
+            worker = Worker(broker, worker_threads=2, worker_timeout=100)
+            await asyncio.to_thread(worker.start)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+
+    return Litestar(
+        route_handlers=[
+            root,
+            login_form,
+            login_submit,
+            logout,
+            healthz,
+            WorkspacePages,
+            PeoplePages,
+            ProfilePages,
+            SettingsPages,
+            MembersApi,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+        ],
+        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
+        middleware=[DefineMiddleware(SessionMiddleware, backend=session_backend)],
+        csrf_config=csrf,
+        stores={"sessions": MemoryStore()},
+        template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[embedded_worker],
+        openapi_config=OpenAPIConfig(
+            title="Vigilo On-call API",
+            version="1",
+            path="/schema",
+            # JSON and YAML only: the HTML viewers load scripts from other hosts.
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
+        state=State({"settings": settings}),
+        debug=False,
+    )

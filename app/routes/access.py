@@ -1,0 +1,64 @@
+"""Who is asking: the session user for pages, and their role in the workspace of the URL.
+
+Every handler under /ws/{slug}/ declares the least role it needs in `opt={"role": Role.X}`;
+`provide_access` enforces it, and refuses handlers that forgot to say (so no route is open by
+accident).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import ImproperlyConfiguredException, NotFoundException, PermissionDeniedException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import UserProfile
+from app.domain.roles import Role
+from app.services.accounts import get_user
+from app.services.memberships import WorkspaceAccess, access_for
+
+SESSION_USER_KEY = "uid"
+
+
+class LoginRequired(Exception):
+    """No logged-in user; pages redirect to the login form."""
+
+
+def required_role(request: Request[Any, Any, Any]) -> Role:
+    role = request.route_handler.opt.get("role")
+    if not isinstance(role, Role):
+        raise ImproperlyConfiguredException(f"{request.route_handler} declares no opt['role']")
+    return role
+
+
+async def session_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:
+    """The logged-in user, or LoginRequired."""
+    raw = request.session.get(SESSION_USER_KEY) if request.scope.get("session") else None
+    if not raw:
+        raise LoginRequired
+    try:
+        user = await get_user(db_session, uuid.UUID(str(raw)))
+    except ValueError:
+        user = None
+    if user is None:
+        request.clear_session()
+        raise LoginRequired
+    return user
+
+
+async def provide_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:
+    return await session_user(request, db_session)
+
+
+async def provide_access(request: Request[Any, Any, Any], db_session: AsyncSession, slug: str) -> WorkspaceAccess:
+    """The caller's membership of workspace `slug`: 404 when they have none, 403 when the role is too low."""
+    needed = required_role(request)
+    user = await session_user(request, db_session)
+    access = await access_for(db_session, slug, user.id)
+    if access is None:
+        raise NotFoundException("No such workspace.")
+    if not access.allows(needed):
+        raise PermissionDeniedException(f"This needs the {needed.value} role; you are a {access.role.value}.")
+    return access

@@ -1,0 +1,24 @@
+"""GET /api/v1/ws/{slug}/members: who is in the workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.roles import Role
+from app.routes.api.access import provide_api_access
+from app.routes.api.views import member_view
+from app.services.memberships import WorkspaceAccess, list_memberships
+
+
+class MembersApi(Controller):
+    path = "/api/v1/ws/{slug:str}/members"
+    dependencies = {"access": Provide(provide_api_access)}
+    tags = ["people"]
+
+    @get("/", opt={"role": Role.VIEWER}, summary="Workspace members with their roles")
+    async def list_members(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
+        return [member_view(m) for m in await list_memberships(db_session, access.workspace.id)]

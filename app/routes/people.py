@@ -1,0 +1,101 @@
+"""People: who is in the workspace, with which role; admins add and change, owners manage admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.roles import Role
+from app.routes.access import provide_access
+from app.routes.forms import Form, field
+from app.services.errors import FieldError, Forbidden
+from app.services.memberships import WorkspaceAccess, add_member, change_member, list_memberships
+
+
+class PeoplePages(Controller):
+    path = "/ws/{slug:str}/people"
+    dependencies = {"access": Provide(provide_access)}
+
+    async def _render(
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        *,
+        errors: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        notice: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        members = await list_memberships(db_session, access.workspace.id)
+        return Template(
+            "people/index.html",
+            context={
+                "access": access,
+                "nav": "people",
+                "members": members,
+                "roles": list(Role),
+                "errors": errors or {},
+                "form": form or {},
+                "notice": notice,
+                "can_manage": access.allows(Role.ADMIN),
+                "is_owner": access.role is Role.OWNER,
+            },
+            status_code=status_code,
+        )
+
+    @get("/", name="people", opt={"role": Role.VIEWER})
+    async def index(self, db_session: AsyncSession, access: WorkspaceAccess, notice: str | None = None) -> Template:
+        return await self._render(db_session, access, notice=notice)
+
+    @post("/", name="people_add", opt={"role": Role.ADMIN}, status_code=303)
+    async def add(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template | Redirect:
+        form = {k: field(data, k) for k in ("email", "display_name", "role")}
+        try:
+            membership = await add_member(
+                db_session,
+                access,
+                form["email"],
+                form["display_name"],
+                form["role"] or "member",
+                field(data, "password") or None,
+            )
+        except FieldError as exc:
+            return await self._render(db_session, access, errors=exc.errors, form=form, status_code=422)
+        except Forbidden as exc:
+            return await self._render(db_session, access, errors={"role": str(exc)}, form=form, status_code=403)
+        return Redirect(f"/ws/{access.workspace.slug}/people/?notice=Added {membership.user.email}", status_code=303)
+
+    @post("/{membership_id:str}", name="people_change", opt={"role": Role.ADMIN}, status_code=303)
+    async def change(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        membership_id: str,
+        data: Form,
+    ) -> Template | Redirect:
+        try:
+            target = uuid.UUID(membership_id)
+        except ValueError:
+            raise NotFoundException("No such member.") from None
+        try:
+            await change_member(
+                db_session,
+                access,
+                target,
+                field(data, "role"),
+                field(data, "is_active") in {"on", "true", "1"},
+            )
+        except (FieldError, Forbidden) as exc:
+            message = "; ".join(exc.errors.values()) if isinstance(exc, FieldError) else str(exc)
+            status = 422 if isinstance(exc, FieldError) else 403
+            return await self._render(
+                db_session, access, errors={f"member-{membership_id}": message}, status_code=status
+            )
+        return Redirect(f"/ws/{access.workspace.slug}/people/?notice=Saved", status_code=303)

@@ -1,0 +1,30 @@
+"""Workspace pages: home and the sections later issues fill (On-call, Incidents)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.di import Provide
+from litestar.response import Template
+
+from app.domain.roles import Role
+from app.routes.access import provide_access
+from app.services.memberships import WorkspaceAccess
+
+VIEWER = {"role": Role.VIEWER}
+
+
+class WorkspacePages(Controller):
+    path = "/ws/{slug:str}"
+    dependencies = {"access": Provide(provide_access)}
+
+    @get("/", name="ws_home", opt=VIEWER)
+    async def home(self, access: WorkspaceAccess) -> Template:
+        return Template("workspace/home.html", context={"access": access, "nav": "home"})
+
+    @get("/oncall", name="ws_oncall", opt=VIEWER)
+    async def oncall(self, access: WorkspaceAccess) -> Template:
+        return Template("workspace/oncall.html", context={"access": access, "nav": "oncall"})
+
+    @get("/incidents", name="ws_incidents", opt=VIEWER)
+    async def incidents(self, access: WorkspaceAccess) -> Template:
+        return Template("workspace/incidents.html", context={"access": access, "nav": "incidents"})

@@ -1,0 +1,190 @@
+"""People and their credentials: users, password checks with throttling, profiles."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import LoginFailure, UserProfile
+from app.db.transactions import begin_write
+from app.domain.contact import (
+    InvalidContact,
+    normalise_display_name,
+    normalise_email,
+    normalise_phone,
+    normalise_slack_user_id,
+    parse_zone,
+)
+from app.services.errors import FieldError
+
+_hasher = PasswordHasher()
+# A hash of a random password, checked when the email is unknown so both paths take as long.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
+
+MIN_PASSWORD_LENGTH = 8
+MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_ADDRESS = 20
+THROTTLE_WINDOW = datetime.timedelta(minutes=15)
+
+
+class LoginThrottled(Exception):
+    """Too many recent failures for this email or address."""
+
+    def __init__(self, retry_after: datetime.timedelta) -> None:
+        super().__init__("Too many failed attempts.")
+        self.retry_after = retry_after
+
+
+class BadCredentials(Exception):
+    """Email or password wrong (deliberately not saying which)."""
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    """Refuse passwords that are too short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise FieldError.one("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+async def authenticate(
+    db: AsyncSession, email: str, password: str, address: str, now: datetime.datetime
+) -> UserProfile:
+    """The user whose email and password match, after the throttle check; failures are recorded."""
+    await begin_write(db)
+    email = email.strip().lower()
+    since = now - THROTTLE_WINDOW
+    by_email = await db.scalar(
+        select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.at > since)
+    )
+    by_address = await db.scalar(
+        select(func.count()).select_from(LoginFailure).where(LoginFailure.address == address, LoginFailure.at > since)
+    )
+    if (by_email or 0) >= MAX_FAILURES_PER_EMAIL or (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
+        oldest = await db.scalar(
+            select(func.min(LoginFailure.at)).where(
+                LoginFailure.at > since, (LoginFailure.email == email) | (LoginFailure.address == address)
+            )
+        )
+        retry_after = (oldest + THROTTLE_WINDOW - now) if oldest else THROTTLE_WINDOW
+        raise LoginThrottled(max(retry_after, datetime.timedelta(seconds=1)))
+
+    user = await db.scalar(select(UserProfile).where(UserProfile.email == email))
+    if user is None or user.password_hash is None:
+        _verify(_DUMMY_HASH, password)
+        ok = False
+    else:
+        ok = _verify(user.password_hash, password)
+    if not ok or user is None:
+        db.add(LoginFailure(email=email[:254], address=address[:64], at=now))
+        await db.commit()
+        raise BadCredentials
+    await db.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    if _hasher.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+    await db.commit()
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def create_user(
+    db: AsyncSession,
+    email: str,
+    display_name: str,
+    password: str | None = None,
+    phone: str | None = None,
+    slack_user_id: str | None = None,
+    time_zone: str = "UTC",
+) -> UserProfile:
+    """A new user, committed; FieldError when a field is malformed or the email is taken."""
+    await begin_write(db)
+    user = await add_user(db, email, display_name, password, phone, slack_user_id, time_zone)
+    await db.commit()
+    return user
+
+
+async def add_user(
+    db: AsyncSession,
+    email: str,
+    display_name: str,
+    password: str | None = None,
+    phone: str | None = None,
+    slack_user_id: str | None = None,
+    time_zone: str = "UTC",
+) -> UserProfile:
+    """Add a new user inside the caller's write transaction; FieldError when a field is malformed or
+    the email is taken."""
+    try:
+        clean_email = normalise_email(email)
+        name = normalise_display_name(display_name)
+        clean_phone = normalise_phone(phone or "")
+        clean_slack = normalise_slack_user_id(slack_user_id or "")
+        zone = parse_zone(time_zone)
+    except InvalidContact as exc:
+        raise FieldError.one(exc.field, exc.message) from None
+    if password is not None:
+        check_password_strength(password)
+    if await db.scalar(select(UserProfile.id).where(UserProfile.email == clean_email)):
+        raise FieldError.one("email", f"{clean_email} already has an account.")
+    user = UserProfile(
+        email=clean_email,
+        display_name=name,
+        password_hash=hash_password(password) if password else None,
+        phone=clean_phone,
+        slack_user_id=clean_slack,
+        time_zone=zone.key,
+    )
+    db.add(user)
+    await db.flush()
+    return user
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    display_name: str
+    phone: str
+    slack_user_id: str
+    time_zone: str
+
+
+async def update_profile(db: AsyncSession, user: UserProfile, data: ProfileInput) -> UserProfile:
+    """Apply the profile form; every malformed field is reported at once and nothing is written."""
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
+    checks = {
+        "display_name": lambda: normalise_display_name(data.display_name),
+        "phone": lambda: normalise_phone(data.phone),
+        "slack_user_id": lambda: normalise_slack_user_id(data.slack_user_id),
+        "time_zone": lambda: parse_zone(data.time_zone).key,
+    }
+    for field, check in checks.items():
+        try:
+            values[field] = check()
+        except InvalidContact as exc:
+            errors[exc.field] = exc.message
+    if errors:
+        raise FieldError(errors)
+    await begin_write(db)
+    for field, value in values.items():
+        setattr(user, field, value)
+    await db.commit()
+    return user
+
+
+async def get_user(db: AsyncSession, user_id: object) -> UserProfile | None:
+    """The user with this id, or None."""
+    return await db.get(UserProfile, user_id)

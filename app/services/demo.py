@@ -1,0 +1,81 @@
+"""The demo workspace `vigilo demo` and `make run` create: idempotent, safe to run again."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Membership, UserProfile, Workspace
+from app.db.transactions import begin_write
+from app.domain.roles import Role
+from app.services.accounts import hash_password
+
+DEMO_SLUG = "demo"
+DEMO_CHANNEL = "C0DEMOINC1"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    name: str
+    role: Role
+    phone: str | None
+    slack_user_id: str | None
+    time_zone: str
+
+
+DEMO_PEOPLE = (
+    DemoPerson("admin@example.com", "Ada Admin", Role.OWNER, "+15550100001", "U0DEMOADMN", "Europe/Berlin"),
+    DemoPerson("alice@example.com", "Alice Archer", Role.MEMBER, "+15550100002", "U0DEMOALIC", "Europe/Berlin"),
+    DemoPerson("bob@example.com", "Bob Baker", Role.MEMBER, "+15550100003", "U0DEMOBOB1", "America/New_York"),
+    DemoPerson("carol@example.com", "Carol Chen", Role.MEMBER, "+15550100004", "U0DEMOCARL", "Asia/Kolkata"),
+    DemoPerson("dave@example.com", "Dave Diaz", Role.MEMBER, "+15550100005", "U0DEMODAVE", "America/New_York"),
+    DemoPerson("viewer@example.com", "Vic Viewer", Role.VIEWER, None, None, "UTC"),
+)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    workspace: Workspace
+    password: str
+    created: bool
+
+
+async def seed_demo(db: AsyncSession, password: str | None = None) -> DemoResult:
+    """Create what is missing of the demo workspace; existing rows are left alone.
+
+    Every demo person gets `password` (a fresh random one when None) so the printed password
+    always works, also on a second run.
+    """
+    password = password or secrets.token_urlsafe(9)
+    password_hash = hash_password(password)
+    await begin_write(db)
+    workspace = await db.scalar(select(Workspace).where(Workspace.slug == DEMO_SLUG))
+    created = workspace is None
+    if workspace is None:
+        workspace = Workspace(slug=DEMO_SLUG, name="Demo", slack_channel_id=DEMO_CHANNEL)
+        db.add(workspace)
+        await db.flush()
+    for person in DEMO_PEOPLE:
+        user = await db.scalar(select(UserProfile).where(UserProfile.email == person.email))
+        if user is None:
+            user = UserProfile(
+                email=person.email,
+                display_name=person.name,
+                phone=person.phone,
+                slack_user_id=person.slack_user_id,
+                time_zone=person.time_zone,
+            )
+            db.add(user)
+        user.password_hash = password_hash
+        await db.flush()
+        membership = await db.scalar(
+            select(Membership).where(Membership.workspace_id == workspace.id, Membership.user_id == user.id)
+        )
+        if membership is None:
+            db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=person.role.value, is_active=True))
+    await db.commit()
+    return DemoResult(workspace, password, created)

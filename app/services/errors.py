@@ -1,0 +1,27 @@
+"""Errors services raise; routes turn them into form messages or problem details."""
+
+from __future__ import annotations
+
+
+class FieldError(Exception):
+    """Invalid input; `errors` maps each field name to its message. Nothing was written."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+    @classmethod
+    def one(cls, field: str, message: str) -> FieldError:
+        return cls({field: message})
+
+
+class NotFound(Exception):
+    """The object does not exist, or not in this workspace."""
+
+
+class Forbidden(Exception):
+    """The caller's role is too low for this action."""
+
+
+class Conflict(Exception):
+    """The change collides with existing state (e.g. an overlapping override)."""

@@ -1,0 +1,150 @@
+"""Workspaces and who belongs to them, with which role."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Membership, UserProfile, Workspace
+from app.db.transactions import begin_write, lock_row
+from app.domain.roles import (
+    MembershipRefused,
+    MembershipView,
+    Role,
+    check_membership_change,
+    check_new_membership,
+)
+from app.services.accounts import add_user
+from app.services.errors import FieldError, Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    """The caller's standing in one workspace."""
+
+    workspace: Workspace
+    user: UserProfile
+    role: Role
+
+    def allows(self, needed: Role) -> bool:
+        return self.role.at_least(needed)
+
+
+async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
+    """The user's active membership in the workspace `slug`, or None (callers answer 404)."""
+    membership = await db.scalar(
+        select(Membership)
+        .join(Workspace, Workspace.id == Membership.workspace_id)
+        .where(Workspace.slug == slug, Membership.user_id == user_id, Membership.is_active)
+    )
+    if membership is None:
+        return None
+    return WorkspaceAccess(membership.workspace, membership.user, Role(membership.role))
+
+
+async def workspaces_of(db: AsyncSession, user_id: uuid.UUID) -> list[Workspace]:
+    """Workspaces where the user has an active membership, by name."""
+    rows = await db.scalars(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user_id, Membership.is_active)
+        .order_by(Workspace.name)
+    )
+    return list(rows)
+
+
+async def list_memberships(db: AsyncSession, workspace_id: uuid.UUID) -> list[Membership]:
+    """Everyone in the workspace, active first, then by name."""
+    rows = await db.scalars(
+        select(Membership)
+        .join(UserProfile, UserProfile.id == Membership.user_id)
+        .where(Membership.workspace_id == workspace_id)
+        .order_by(Membership.is_active.desc(), UserProfile.display_name)
+    )
+    return list(rows)
+
+
+def parse_role(raw: str) -> Role:
+    try:
+        return Role(raw.strip().lower())
+    except ValueError:
+        raise FieldError.one("role", "Choose viewer, member, admin or owner.") from None
+
+
+async def add_member(
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    email: str,
+    display_name: str,
+    role_raw: str,
+    password: str | None = None,
+) -> Membership:
+    """Add a person (creating their account when new) with `role`; FieldError/Forbidden otherwise."""
+    role = parse_role(role_raw)
+    try:
+        check_new_membership(access.role, role)
+    except MembershipRefused as exc:
+        raise Forbidden(str(exc)) from None
+    await begin_write(db)
+    user = await db.scalar(select(UserProfile).where(UserProfile.email == email.strip().lower()))
+    if user is None:
+        user = await add_user(db, email, display_name or email.split("@", maxsplit=1)[0], password=password or None)
+    existing = await db.scalar(
+        select(Membership).where(Membership.workspace_id == access.workspace.id, Membership.user_id == user.id)
+    )
+    if existing is not None:
+        raise FieldError.one("email", f"{user.email} is already in this workspace; change their role below.")
+    membership = Membership(workspace_id=access.workspace.id, user_id=user.id, role=role.value, is_active=True)
+    db.add(membership)
+    await db.commit()
+    await db.refresh(membership)
+    return membership
+
+
+async def change_member(
+    db: AsyncSession, access: WorkspaceAccess, membership_id: uuid.UUID, role_raw: str, is_active: bool
+) -> Membership:
+    """Change a member's role or activity under the workspace lock, so two owners cannot both step down."""
+    await begin_write(db)
+    await lock_row(db, Workspace, access.workspace.id)
+    membership = await db.get(Membership, membership_id)
+    if membership is None or membership.workspace_id != access.workspace.id:
+        raise NotFound("no such member")
+    role = parse_role(role_raw)
+    owners = await db.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.workspace_id == access.workspace.id,
+            Membership.role == Role.OWNER.value,
+            Membership.is_active,
+        )
+    )
+    try:
+        check_membership_change(
+            access.role,
+            MembershipView(Role(membership.role), membership.is_active),
+            role,
+            is_active,
+            owners or 0,
+        )
+    except MembershipRefused as exc:
+        raise Forbidden(str(exc)) from None
+    membership.role = role.value
+    membership.is_active = is_active
+    await db.commit()
+    return membership
+
+
+async def create_workspace(db: AsyncSession, slug: str, name: str, owner: UserProfile) -> Workspace:
+    """A new workspace with `owner` as its first owner."""
+    await begin_write(db)
+    workspace = Workspace(slug=slug, name=name)
+    db.add(workspace)
+    await db.flush()
+    db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value, is_active=True))
+    await db.commit()
+    return workspace
