@@ -89,7 +89,7 @@ def worker(processes: int, threads: int) -> None:
         "--threads",
         str(threads),
     ]
-    sys.exit(dramatiq_main())
+    sys.exit(dramatiq_main())  # type: ignore[no-untyped-call]
 
 
 @main.command()
@@ -148,7 +148,7 @@ def create_token_command(slug: str, email: str, name: str) -> None:
         user = await db.scalar(select(UserProfile).where(UserProfile.email == email.strip().lower()))
         if workspace is None or user is None:
             raise NotFound(f"no workspace {slug!r} or no user {email!r}")
-        return await issue_token(db, workspace, user, name)
+        return await issue_token(db, workspace.id, user.id, name)
 
     settings = _settings()
     try:
@@ -158,3 +158,7 @@ def create_token_command(slug: str, email: str, name: str) -> None:
         sys.exit(1)
     click.echo(f"token for {email} in {slug} (shown once):")
     click.echo(token)
+
+
+if __name__ == "__main__":
+    main()

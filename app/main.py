@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            await engine.dispose()
 
     return Litestar(
         route_handlers=[

@@ -18,7 +18,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        compare_type=connection.dialect.name == "postgresql",
     )
     with context.begin_transaction():
         context.run_migrations()

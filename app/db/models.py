@@ -143,7 +143,7 @@ class OnCallSlot(UUIDAuditBase):
         Index("ix_oncall_slot_user_start", "user_id", "start_time"),
         ExcludeConstraint(
             ("schedule_id", "="),
-            (text("tstzrange(start_time, end_time, '[)')"), "&&"),  # type: ignore[arg-type]
+            (text("tstzrange(start_time, end_time, '[)')"), "&&"),
             name="ex_oncall_slot_no_overlap",
             using="gist",
         ).ddl_if(dialect="postgresql"),

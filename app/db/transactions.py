@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,16 +13,23 @@ from sqlalchemy.orm import DeclarativeBase
 from app.db.engine import WRITE_OPTION
 
 
-async def begin_write(db: AsyncSession) -> None:
-    """Start a fresh transaction that will write.
+@asynccontextmanager
+async def writing(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """One write transaction: committed when the block ends, rolled back when it raises.
 
-    Whatever the session read so far (the caller's identity, say) is committed first, so the write
-    transaction starts clean; on SQLite it begins IMMEDIATE and so holds the one write lock from its
-    first statement, which makes read-then-write units of work safe there.
+    Whatever the session read before (the caller's identity, say) is committed first, so the unit
+    of work starts clean and never holds a lock past its own end. On SQLite it begins IMMEDIATE and
+    so holds the one write lock from its first statement, which makes read-then-write safe there.
     """
     if db.in_transaction():
         await db.commit()
     await db.connection(execution_options={WRITE_OPTION: True})
+    try:
+        yield db
+    except BaseException:
+        await db.rollback()
+        raise
+    await db.commit()
 
 
 async def lock_row(db: AsyncSession, model: type[DeclarativeBase], row_id: uuid.UUID) -> bool:

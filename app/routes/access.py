@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import UserProfile
 from app.domain.roles import Role
 from app.services.accounts import get_user
-from app.services.memberships import WorkspaceAccess, access_for
+from app.services.identity import WorkspaceAccess
+from app.services.memberships import access_for
 
 SESSION_USER_KEY = "uid"
 

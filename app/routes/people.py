@@ -15,7 +15,8 @@ from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import Form, field
 from app.services.errors import FieldError, Forbidden
-from app.services.memberships import WorkspaceAccess, add_member, change_member, list_memberships
+from app.services.identity import WorkspaceAccess
+from app.services.memberships import add_member, change_member, list_memberships
 
 
 class PeoplePages(Controller):

@@ -13,7 +13,7 @@ from app.routes.access import provide_access
 from app.routes.forms import Form, field
 from app.services.accounts import ProfileInput, update_profile
 from app.services.errors import FieldError
-from app.services.memberships import WorkspaceAccess
+from app.services.identity import WorkspaceAccess
 
 VIEWER = {"role": Role.VIEWER}
 
@@ -58,7 +58,7 @@ class ProfilePages(Controller):
     async def save(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template | Redirect:
         form = {k: field(data, k) for k in ("display_name", "phone", "slack_user_id", "time_zone")}
         try:
-            await update_profile(db_session, access.user, ProfileInput(**form))
+            await update_profile(db_session, access.user.id, ProfileInput(**form))
         except FieldError as exc:
             return self._render(access, form, exc.errors, status_code=422)
         return Redirect(f"/ws/{access.workspace.slug}/profile/?notice=Saved", status_code=303)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import Form, field
-from app.services.memberships import WorkspaceAccess
+from app.services.identity import WorkspaceAccess
 from app.services.tokens import issue_token, list_tokens, revoke_workspace_token
 
 VIEWER = {"role": Role.VIEWER}
@@ -47,7 +47,7 @@ class SettingsPages(Controller):
     @post("/tokens", name="token_create", opt=VIEWER, status_code=200)
     async def create_token(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template:
         # Shown once, on this response; only its hash is stored.
-        token = await issue_token(db_session, access.workspace, access.user, field(data, "name"))
+        token = await issue_token(db_session, access.workspace.id, access.user.id, field(data, "name"))
         return await self._render(db_session, access, new_token=token)
 
     @post("/tokens/{token_id:str}/revoke", name="token_revoke", opt=VIEWER, status_code=303)

@@ -8,7 +8,7 @@ from litestar.response import Template
 
 from app.domain.roles import Role
 from app.routes.access import provide_access
-from app.services.memberships import WorkspaceAccess
+from app.services.identity import WorkspaceAccess
 
 VIEWER = {"role": Role.VIEWER}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -11,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import LoginFailure, UserProfile
-from app.db.transactions import begin_write
+from app.db.transactions import writing
 from app.domain.contact import (
     InvalidContact,
     normalise_display_name,
@@ -59,8 +61,17 @@ async def authenticate(
     db: AsyncSession, email: str, password: str, address: str, now: datetime.datetime
 ) -> UserProfile:
     """The user whose email and password match, after the throttle check; failures are recorded."""
-    await begin_write(db)
     email = email.strip().lower()
+    async with writing(db):
+        user = await _check_credentials(db, email, password, address, now)
+    if user is None:
+        raise BadCredentials
+    return user
+
+
+async def _check_credentials(
+    db: AsyncSession, email: str, password: str, address: str, now: datetime.datetime
+) -> UserProfile | None:
     since = now - THROTTLE_WINDOW
     by_email = await db.scalar(
         select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.at > since)
@@ -84,13 +95,12 @@ async def authenticate(
     else:
         ok = _verify(user.password_hash, password)
     if not ok or user is None:
+        # Recorded (and committed) even though the login fails: these rows drive the throttle.
         db.add(LoginFailure(email=email[:254], address=address[:64], at=now))
-        await db.commit()
-        raise BadCredentials
+        return None
     await db.execute(delete(LoginFailure).where(LoginFailure.email == email))
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
-    await db.commit()
     return user
 
 
@@ -111,10 +121,8 @@ async def create_user(
     time_zone: str = "UTC",
 ) -> UserProfile:
     """A new user, committed; FieldError when a field is malformed or the email is taken."""
-    await begin_write(db)
-    user = await add_user(db, email, display_name, password, phone, slack_user_id, time_zone)
-    await db.commit()
-    return user
+    async with writing(db):
+        return await add_user(db, email, display_name, password, phone, slack_user_id, time_zone)
 
 
 async def add_user(
@@ -161,11 +169,11 @@ class ProfileInput:
     time_zone: str
 
 
-async def update_profile(db: AsyncSession, user: UserProfile, data: ProfileInput) -> UserProfile:
+async def update_profile(db: AsyncSession, user_id: uuid.UUID, data: ProfileInput) -> UserProfile:
     """Apply the profile form; every malformed field is reported at once and nothing is written."""
     errors: dict[str, str] = {}
     values: dict[str, object] = {}
-    checks = {
+    checks: dict[str, Callable[[], object]] = {
         "display_name": lambda: normalise_display_name(data.display_name),
         "phone": lambda: normalise_phone(data.phone),
         "slack_user_id": lambda: normalise_slack_user_id(data.slack_user_id),
@@ -178,10 +186,10 @@ async def update_profile(db: AsyncSession, user: UserProfile, data: ProfileInput
             errors[exc.field] = exc.message
     if errors:
         raise FieldError(errors)
-    await begin_write(db)
-    for field, value in values.items():
-        setattr(user, field, value)
-    await db.commit()
+    async with writing(db):
+        user = await db.get_one(UserProfile, user_id)
+        for field, value in values.items():
+            setattr(user, field, value)
     return user
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, UserProfile, Workspace
-from app.db.transactions import begin_write
+from app.db.transactions import writing
 from app.domain.roles import Role
 from app.services.accounts import hash_password
+from app.services.identity import WorkspaceRef
 
 DEMO_SLUG = "demo"
 DEMO_CHANNEL = "C0DEMOINC1"
@@ -39,7 +40,7 @@ DEMO_PEOPLE = (
 
 @dataclass(frozen=True)
 class DemoResult:
-    workspace: Workspace
+    workspace: WorkspaceRef
     password: str
     created: bool
 
@@ -52,7 +53,12 @@ async def seed_demo(db: AsyncSession, password: str | None = None) -> DemoResult
     """
     password = password or secrets.token_urlsafe(9)
     password_hash = hash_password(password)
-    await begin_write(db)
+    async with writing(db):
+        workspace, created = await _seed(db, password_hash)
+    return DemoResult(WorkspaceRef.of(workspace), password, created)
+
+
+async def _seed(db: AsyncSession, password_hash: str) -> tuple[Workspace, bool]:
     workspace = await db.scalar(select(Workspace).where(Workspace.slug == DEMO_SLUG))
     created = workspace is None
     if workspace is None:
@@ -77,5 +83,5 @@ async def seed_demo(db: AsyncSession, password: str | None = None) -> DemoResult
         )
         if membership is None:
             db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=person.role.value, is_active=True))
-    await db.commit()
-    return DemoResult(workspace, password, created)
+    await db.flush()
+    return workspace, created

@@ -8,14 +8,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import LoginFailure, WebSession
-from app.db.transactions import begin_write
+from app.db.transactions import writing
 from app.services.accounts import THROTTLE_WINDOW
 
 
 async def purge_expired_rows(db: AsyncSession, now: datetime.datetime) -> int:
     """Delete expired sessions and login failures older than the throttle window; returns the count."""
-    await begin_write(db)
-    sessions = await db.execute(delete(WebSession).where(WebSession.expires_at < now))
-    failures = await db.execute(delete(LoginFailure).where(LoginFailure.at < now - THROTTLE_WINDOW))
-    await db.commit()
+    async with writing(db):
+        sessions = await db.execute(delete(WebSession).where(WebSession.expires_at < now))
+        failures = await db.execute(delete(LoginFailure).where(LoginFailure.at < now - THROTTLE_WINDOW))
     return int(sessions.rowcount or 0) + int(failures.rowcount or 0)  # type: ignore[attr-defined]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, UserProfile, Workspace
-from app.db.transactions import begin_write, lock_row
+from app.db.transactions import lock_row, writing
 from app.domain.roles import (
     MembershipRefused,
     MembershipView,
@@ -19,18 +18,7 @@ from app.domain.roles import (
 )
 from app.services.accounts import add_user
 from app.services.errors import FieldError, Forbidden, NotFound
-
-
-@dataclass(frozen=True)
-class WorkspaceAccess:
-    """The caller's standing in one workspace."""
-
-    workspace: Workspace
-    user: UserProfile
-    role: Role
-
-    def allows(self, needed: Role) -> bool:
-        return self.role.at_least(needed)
+from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 
 
 async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
@@ -42,7 +30,7 @@ async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> Workspa
     )
     if membership is None:
         return None
-    return WorkspaceAccess(membership.workspace, membership.user, Role(membership.role))
+    return WorkspaceAccess(WorkspaceRef.of(membership.workspace), UserRef.of(membership.user), Role(membership.role))
 
 
 async def workspaces_of(db: AsyncSession, user_id: uuid.UUID) -> list[Workspace]:
@@ -88,7 +76,13 @@ async def add_member(
         check_new_membership(access.role, role)
     except MembershipRefused as exc:
         raise Forbidden(str(exc)) from None
-    await begin_write(db)
+    async with writing(db):
+        return await _add_member(db, access, email, display_name, role, password)
+
+
+async def _add_member(
+    db: AsyncSession, access: WorkspaceAccess, email: str, display_name: str, role: Role, password: str | None
+) -> Membership:
     user = await db.scalar(select(UserProfile).where(UserProfile.email == email.strip().lower()))
     if user is None:
         user = await add_user(db, email, display_name or email.split("@", maxsplit=1)[0], password=password or None)
@@ -99,7 +93,7 @@ async def add_member(
         raise FieldError.one("email", f"{user.email} is already in this workspace; change their role below.")
     membership = Membership(workspace_id=access.workspace.id, user_id=user.id, role=role.value, is_active=True)
     db.add(membership)
-    await db.commit()
+    await db.flush()
     await db.refresh(membership)
     return membership
 
@@ -108,12 +102,18 @@ async def change_member(
     db: AsyncSession, access: WorkspaceAccess, membership_id: uuid.UUID, role_raw: str, is_active: bool
 ) -> Membership:
     """Change a member's role or activity under the workspace lock, so two owners cannot both step down."""
-    await begin_write(db)
+    role = parse_role(role_raw)
+    async with writing(db):
+        return await _change_member(db, access, membership_id, role, is_active)
+
+
+async def _change_member(
+    db: AsyncSession, access: WorkspaceAccess, membership_id: uuid.UUID, role: Role, is_active: bool
+) -> Membership:
     await lock_row(db, Workspace, access.workspace.id)
     membership = await db.get(Membership, membership_id)
     if membership is None or membership.workspace_id != access.workspace.id:
         raise NotFound("no such member")
-    role = parse_role(role_raw)
     owners = await db.scalar(
         select(func.count())
         .select_from(Membership)
@@ -135,16 +135,14 @@ async def change_member(
         raise Forbidden(str(exc)) from None
     membership.role = role.value
     membership.is_active = is_active
-    await db.commit()
     return membership
 
 
 async def create_workspace(db: AsyncSession, slug: str, name: str, owner: UserProfile) -> Workspace:
     """A new workspace with `owner` as its first owner."""
-    await begin_write(db)
-    workspace = Workspace(slug=slug, name=name)
-    db.add(workspace)
-    await db.flush()
-    db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value, is_active=True))
-    await db.commit()
+    async with writing(db):
+        workspace = Workspace(slug=slug, name=name)
+        db.add(workspace)
+        await db.flush()
+        db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value, is_active=True))
     return workspace

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ApiToken, Membership, UserProfile, Workspace
-from app.db.transactions import begin_write
+from app.db.models import ApiToken, Membership
+from app.db.transactions import writing
 from app.domain.roles import Role
 from app.services.errors import NotFound
+from app.services.identity import UserRef, WorkspaceRef
 
 TOKEN_PREFIX = "vgl_"  # noqa: S105 - a label, not a secret
 
@@ -23,39 +24,37 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_token(db: AsyncSession, workspace: Workspace, user: UserProfile, name: str = "") -> str:
-    """A new token for `user` in `workspace`; the plain token is returned once and never stored."""
-    await begin_write(db)
-    membership = await db.scalar(
-        select(Membership).where(
-            Membership.workspace_id == workspace.id, Membership.user_id == user.id, Membership.is_active
-        )
-    )
-    if membership is None:
-        raise NotFound(f"{user.email} is not an active member of {workspace.slug}")
+async def issue_token(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, name: str = "") -> str:
+    """A new token for the user in the workspace; the plain token is returned once and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.add(
-        ApiToken(
-            workspace_id=workspace.id,
-            user_id=user.id,
-            name=name[:120],
-            token_hash=_digest(token),
-            prefix=token[:12],
+    async with writing(db):
+        membership = await db.scalar(
+            select(Membership).where(
+                Membership.workspace_id == workspace_id, Membership.user_id == user_id, Membership.is_active
+            )
         )
-    )
-    await db.commit()
+        if membership is None:
+            raise NotFound("Only active members of the workspace get API tokens.")
+        db.add(
+            ApiToken(
+                workspace_id=workspace_id,
+                user_id=user_id,
+                name=name[:120],
+                token_hash=_digest(token),
+                prefix=token[:12],
+            )
+        )
     return token
 
 
 async def revoke_token(db: AsyncSession, token_id: uuid.UUID, now: datetime.datetime) -> None:
     """Revoke a token; later requests with it get 401."""
-    await begin_write(db)
-    row = await db.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound("no such token")
-    if row.revoked_at is None:
-        row.revoked_at = now
-    await db.commit()
+    async with writing(db):
+        row = await db.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound("No such token.")
+        if row.revoked_at is None:
+            row.revoked_at = now
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ class TokenIdentity:
     """Who a valid token speaks for."""
 
     token_id: uuid.UUID
-    user: UserProfile
-    workspace: Workspace
+    user: UserRef
+    workspace: WorkspaceRef
     role: Role
 
 
@@ -84,7 +83,9 @@ async def resolve_token(db: AsyncSession, token: str) -> TokenIdentity | None:
     )
     if membership is None:
         return None
-    return TokenIdentity(row.id, membership.user, membership.workspace, Role(membership.role))
+    return TokenIdentity(
+        row.id, UserRef.of(membership.user), WorkspaceRef.of(membership.workspace), Role(membership.role)
+    )
 
 
 async def list_tokens(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> list[ApiToken]:

@@ -40,7 +40,7 @@ def _middleware() -> list[dramatiq.Middleware]:
 def build_broker(settings: Settings, namespace: str = DEFAULT_NAMESPACE) -> dramatiq.Broker:
     """Redis when VIGILO_REDIS_URL is set; otherwise the in-process StubBroker of the embedded mode."""
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url, namespace=namespace, middleware=_middleware())
+        return RedisBroker(url=settings.redis_url, namespace=namespace, middleware=_middleware())  # type: ignore[no-untyped-call]
     broker = StubBroker(middleware=_middleware())
     broker.emit_after("process_boot")
     return broker

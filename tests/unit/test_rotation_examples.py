@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -163,9 +163,9 @@ def test_a_year_of_daily_shifts_far_from_the_anchor_is_cheap_and_exact() -> None
     rot = rotation(daily(time(9)), BERLIN, utc(2000, 1, 1))
     shifts = shifts_between(rot, utc(2040, 1, 1), utc(2041, 1, 1))
     first = shifts[0]
-    # 2000-01-01 09:00 CET is shift 0 (the anchor at 00:00 UTC falls in the 1999-12-31 cell... no:
-    # the anchor 00:00 UTC = 01:00 CET, before 09:00, so it lies in the cell that began the day before).
-    days = (datetime(2039, 12, 31).date() - datetime(1999, 12, 31).date()).days
+    # The anchor (01:00 CET) is before that day's 09:00 handoff, so shift 0 is the cell that
+    # began on 1999-12-31; the window opens inside the cell that began on 2039-12-31.
+    days = (date(2039, 12, 31) - date(1999, 12, 31)).days
     assert first.index == days
     assert first.member == MEMBERS[days % 3]
     assert len(shifts) == 367

@@ -9,7 +9,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.routes.access import required_role
-from app.services.memberships import WorkspaceAccess
+from app.services.identity import WorkspaceAccess
 from app.services.tokens import resolve_token
 
 

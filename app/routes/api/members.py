@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.api.access import provide_api_access
 from app.routes.api.views import member_view
-from app.services.memberships import WorkspaceAccess, list_memberships
+from app.services.identity import WorkspaceAccess
+from app.services.memberships import list_memberships
 
 
 class MembersApi(Controller):

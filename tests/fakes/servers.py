@@ -1,0 +1,156 @@
+"""Small fake Slack and Twilio HTTP servers on 127.0.0.1 that record every request.
+
+They answer like the real APIs do for the calls we make, so the real slack-sdk and twilio
+clients can be pointed at them. `fail_next` makes the next answers an error (status, body,
+headers) or a hang, for fault tests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode()).items()}
+
+    @property
+    def json(self) -> dict[str, Any]:
+        data = json.loads(self.body.decode() or "{}")
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The call's arguments, whether sent as JSON or as a form."""
+        if "json" in self.headers.get("content-type", ""):
+            return self.json
+        return self.form
+
+
+@dataclass
+class Failure:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_seconds: float = 0.0
+
+
+class FakeServer:
+    """A recording HTTP server; `responder(request)` returns (status, json body)."""
+
+    def __init__(self, responder: Any) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._failures: list[Failure] = []
+        self._lock = threading.Lock()
+        self._responder = responder
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                recorded = RecordedRequest(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
+                )
+                with fake._lock:
+                    fake.requests.append(recorded)
+                    failure = fake._failures.pop(0) if fake._failures else None
+                if failure is not None:
+                    if failure.hang_seconds:
+                        time.sleep(failure.hang_seconds)
+                    self._send(failure.status, failure.body.encode(), failure.headers)
+                    return
+                status, payload = fake._responder(recorded)
+                self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = _handle  # noqa: N815
+            do_POST = _handle  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def fail_next(self, failure: Failure, times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend([failure] * times)
+
+    def calls(self, path_suffix: str) -> list[RecordedRequest]:
+        """Requests whose path ends with `path_suffix` (e.g. "chat.postMessage")."""
+        with self._lock:
+            return [r for r in self.requests if r.path.split("?")[0].endswith(path_suffix)]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _slack_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
+    method = request.path.split("?")[0].rsplit("/", 1)[-1]
+    params = request.params
+    if method == "auth.test":
+        return 200, {"ok": True, "user_id": "U0VIGILOBOT", "bot_id": "B0VIGILO", "team_id": "T0FAKE"}
+    if method == "chat.postMessage":
+        ts = f"{time.time():.6f}"
+        return 200, {"ok": True, "channel": params.get("channel", "C0FAKE"), "ts": ts, "message": {"ts": ts}}
+    if method == "conversations.open":
+        users = str(params.get("users", "U0"))
+        return 200, {"ok": True, "channel": {"id": "D" + users.split(",", maxsplit=1)[0][1:]}}
+    if method == "reactions.add":
+        return 200, {"ok": True}
+    return 200, {"ok": True}
+
+
+def _twilio_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
+    if request.path.endswith("/Messages.json"):
+        form = request.form
+        return 201, {
+            "sid": "SM" + uuid.uuid4().hex,
+            "status": "queued",
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body"),
+        }
+    return 404, {"code": 20404, "message": "not found", "status": 404}
+
+
+def start_fake_slack() -> FakeServer:
+    return FakeServer(_slack_responder)
+
+
+def start_fake_twilio() -> FakeServer:
+    return FakeServer(_twilio_responder)
