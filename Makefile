@@ -1,0 +1,53 @@
+# Vigilo On-call. Quick start: `make run`, then `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test unit integration e2e lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# A random secret key on first run; .env is git-ignored.
+.env:
+	@echo "VIGILO_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" > .env
+	@echo "wrote .env with a new VIGILO_SECRET_KEY"
+
+run: install .env
+	$(BIN)/vigilo migrate
+	$(BIN)/vigilo demo
+	$(BIN)/vigilo serve --host $(HOST) --port $(PORT)
+
+# Unit, integration (SQLite always; PostgreSQL and Redis when VIGILO_TEST_POSTGRES_URL and
+# VIGILO_TEST_REDIS_URL are set) and end-to-end tests in the system Chromium.
+test: install
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+e2e: install
+	$(BIN)/pytest e2e
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	@echo "Benchmarks come with the 'Benchmarks' issue; nothing to measure yet."
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

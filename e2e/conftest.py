@@ -1,0 +1,102 @@
+"""End-to-end fixtures: the app as `make run` starts it, on a free port, driven by system Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("VIGILO_CHROMIUM", "/usr/bin/chromium")
+DEMO_PASSWORD = "e2e-demo-password"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        # Our network is closed: stop Chromium from reaching for Google's services at start-up.
+        "args": ["--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    env: dict[str, str]
+
+    def vigilo(self, *args: str) -> str:
+        """Run a `vigilo` command against the same database; its stdout."""
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`vigilo migrate`, `vigilo demo`, `vigilo serve` on a fresh SQLite file, as `make run` does."""
+    workdir = tmp_path_factory.mktemp("live")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VIGILO_ENV": "test",
+        "VIGILO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'vigilo.db'}",
+        "VIGILO_SECRET_KEY": "e2e-secret-key-0123456789-0123456789",
+        "VIGILO_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    env.pop("VIGILO_REDIS_URL", None)
+    server = LiveServer(f"http://127.0.0.1:{port}", env)
+    server.vigilo("migrate")
+    server.vigilo("demo", "--password", DEMO_PASSWORD)
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                raise RuntimeError("server did not start:\n" + (workdir / "server.log").read_text()) from None
+            time.sleep(0.2)
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
