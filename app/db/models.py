@@ -138,8 +138,10 @@ class OnCallSlot(UUIDAuditBase):
     __tablename__ = "oncall_slot"
     __table_args__ = (
         CheckConstraint("end_time > start_time", name="positive"),
-        # "Who is on call at T": the slot of this schedule with the latest start <= T.
         Index("ix_oncall_slot_schedule_start", "schedule_id", "start_time"),
+        # "Who is on call at T": slots never overlap, so it is the first slot ending after T (if it
+        # started by T) — one index probe however long the history.
+        Index("ix_oncall_slot_schedule_end", "schedule_id", "end_time"),
         Index("ix_oncall_slot_user_start", "user_id", "start_time"),
         ExcludeConstraint(
             ("schedule_id", "="),
@@ -249,3 +251,13 @@ class DeliveryLog(UUIDBase):
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), default=None)
     page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("page.id", ondelete="SET NULL"), default=None)
     summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class PeriodicLease(UUIDBase):
+    """Which periodic job ran last and when: the row a tick must win before doing the job, so that
+    with any number of web and worker processes each job runs once per interval."""
+
+    __tablename__ = "periodic_lease"
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    last_run_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))

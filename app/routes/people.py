@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any
 
@@ -92,6 +93,7 @@ class PeoplePages(Controller):
                 target,
                 field(data, "role"),
                 field(data, "is_active") in {"on", "true", "1"},
+                datetime.datetime.now(datetime.UTC),
             )
         except (FieldError, Forbidden) as exc:
             message = "; ".join(exc.errors.values()) if isinstance(exc, FieldError) else str(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from app.domain.roles import (
 from app.services.accounts import add_user
 from app.services.errors import FieldError, Forbidden, NotFound
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+from app.services.schedules import rotate_after_membership_change
 
 
 async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
@@ -99,12 +101,19 @@ async def _add_member(
 
 
 async def change_member(
-    db: AsyncSession, access: WorkspaceAccess, membership_id: uuid.UUID, role_raw: str, is_active: bool
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    membership_id: uuid.UUID,
+    role_raw: str,
+    is_active: bool,
+    now: datetime.datetime,
 ) -> Membership:
     """Change a member's role or activity under the workspace lock, so two owners cannot both step down."""
     role = parse_role(role_raw)
     async with writing(db):
-        return await _change_member(db, access, membership_id, role, is_active)
+        membership = await _change_member(db, access, membership_id, role, is_active)
+        await rotate_after_membership_change(db, access.workspace.id, membership.user_id, now)
+        return membership
 
 
 async def _change_member(

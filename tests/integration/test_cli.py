@@ -19,7 +19,9 @@ from app.main import create_app
 def vigilo(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VIGILO_DATABASE_URL": database_url, "VIGILO_ENV": "test"}
     env.pop("VIGILO_REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, check=False
+    )
 
 
 async def _counts(url: str) -> tuple[int, int, int]:
