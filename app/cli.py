@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -109,7 +110,8 @@ def demo(password: str | None) -> None:
     from app.services.demo import DEMO_SLUG, seed_demo  # noqa: PLC0415
 
     settings = _settings()
-    result = _run_in_session(settings, lambda db: seed_demo(db, password))
+    now = datetime.datetime.now(datetime.UTC)
+    result = _run_in_session(settings, lambda db: seed_demo(db, now, password))
     click.echo(("created" if result.created else "refreshed") + " the demo workspace")
     click.echo(f"open {settings.public_url}/ws/{DEMO_SLUG}/ and log in as admin@example.com")
     click.echo(f"password: {result.password}")

@@ -28,7 +28,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
-from app.config import Settings
+from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
 from app.routes.api.members import MembersApi
@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cookie_samesite="lax",
         exclude=CSRF_EXEMPT,
     )
-    broker = task_broker.configure(settings)
+    # Tests move time themselves, so VIGILO_ENV=test runs no periodic tick.
+    broker = task_broker.configure(settings, with_ticker=settings.env is not Environment.TEST)
     task_context.use_settings(settings)
 
     @asynccontextmanager

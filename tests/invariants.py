@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import OnCallSchedule, OnCallSlot
 from app.domain.layering import Interval, subtract_overrides
 from app.domain.rotation import Rotation, shifts_between
-from app.services.schedules import _rotation_members, cadence_of, covered_until
+from app.services.schedules import cadence_of, covered_until, rotation_members
 
 
 async def schedule_problems(
@@ -35,7 +36,7 @@ async def schedule_problems(
         )
     )
     problems: list[str] = []
-    for before, after in zip(slots, slots[1:], strict=False):
+    for before, after in itertools.pairwise(slots):
         if after.start_time < before.end_time:
             problems.append(f"overlap: {before.start_time}-{before.end_time} and {after.start_time}-{after.end_time}")
         elif after.start_time > before.end_time:
@@ -43,7 +44,7 @@ async def schedule_problems(
     if schedule.is_active and slots and slots[-1].end_time < now + datetime.timedelta(weeks=schedule.horizon_weeks):
         problems.append(f"coverage ends at {slots[-1].end_time}, before the horizon")
     if check_pattern_from is not None:
-        members = await _rotation_members(db, schedule)
+        members = await rotation_members(db, schedule)
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, tuple(members))
         until = covered_until(rotation, now + datetime.timedelta(weeks=schedule.horizon_weeks))
         overrides = [Interval(s.user_id, s.start_time, s.end_time) for s in slots if s.is_override]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from app.db.transactions import writing
 from app.domain.roles import Role
 from app.services.accounts import hash_password
 from app.services.identity import WorkspaceRef
+from app.services.schedules import create_schedule, list_schedules
 
 DEMO_SLUG = "demo"
 DEMO_CHANNEL = "C0DEMOINC1"
@@ -45,7 +47,30 @@ class DemoResult:
     created: bool
 
 
-async def seed_demo(db: AsyncSession, password: str | None = None) -> DemoResult:
+DEMO_SCHEDULES: tuple[dict[str, object], ...] = (
+    {
+        "name": "Platform — primary",
+        "rotation": "weekly",
+        "timezone": "Europe/Berlin",
+        "handoff_time": "09:00",
+        "handoff_weekday": 0,
+        "members": ["alice@example.com", "bob@example.com", "carol@example.com"],
+        "escalation_to": "dave@example.com",
+        "escalation_delay_minutes": 15,
+    },
+    {
+        "name": "Database — primary",
+        "rotation": "daily",
+        "timezone": "America/New_York",
+        "handoff_time": "09:00",
+        "members": ["dave@example.com", "carol@example.com", "bob@example.com"],
+        "escalation_to": "alice@example.com",
+        "escalation_delay_minutes": 10,
+    },
+)
+
+
+async def seed_demo(db: AsyncSession, now: datetime.datetime, password: str | None = None) -> DemoResult:
     """Create what is missing of the demo workspace; existing rows are left alone.
 
     Every demo person gets `password` (a fresh random one when None) so the printed password
@@ -55,6 +80,12 @@ async def seed_demo(db: AsyncSession, password: str | None = None) -> DemoResult
     password_hash = hash_password(password)
     async with writing(db):
         workspace, created = await _seed(db, password_hash)
+    existing = {schedule.name for schedule in await list_schedules(db, workspace.id)}
+    for body in DEMO_SCHEDULES:
+        if body["name"] not in existing:
+            # Started two weeks ago, so the calendar shows some history too.
+            start = (now - datetime.timedelta(days=14)).isoformat()
+            await create_schedule(db, workspace.id, {**body, "starts_at": start}, now)
     return DemoResult(WorkspaceRef.of(workspace), password, created)
 
 

@@ -182,7 +182,7 @@ async def _resolve_people(
     return [eligible[email] for email in definition.members], backup
 
 
-async def _rotation_members(db: AsyncSession, schedule: OnCallSchedule) -> list[uuid.UUID]:
+async def rotation_members(db: AsyncSession, schedule: OnCallSchedule) -> list[uuid.UUID]:
     """Rotation members who may hold slots now, in order: deactivated people and viewers are skipped."""
     rows = await db.scalars(
         select(RotationMember.user_id)
@@ -227,7 +227,7 @@ async def _materialise(
     ).all()
     overrides = [Interval(s.user_id, s.start_time, s.end_time) for s in existing if s.is_override]
     rotation_slots = [ExistingSlot(s.id, s.user_id, s.start_time, s.end_time) for s in existing if not s.is_override]
-    members = await _rotation_members(db, schedule)
+    members = await rotation_members(db, schedule)
     desired: list[Interval[uuid.UUID]] = []
     if members and since < until:
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, tuple(members))

@@ -24,7 +24,9 @@ from app.config import Settings
 DEFAULT_NAMESPACE = "vigilo"
 
 
-def _middleware() -> list[dramatiq.Middleware]:
+def _middleware(with_ticker: bool) -> list[dramatiq.Middleware]:
+    from app.tasks.periodic import Ticker  # noqa: PLC0415 - actors import the broker module
+
     return [
         AgeLimit(),  # drop messages older than a message's max_age, when one is set
         TimeLimit(time_limit=60_000),  # no actor of ours should run a minute; a stuck HTTP call is killed
@@ -34,21 +36,25 @@ def _middleware() -> list[dramatiq.Middleware]:
         # Retries only on exceptions actors raise on purpose (temporary failures); backoff is exponential.
         Retries(max_retries=5, min_backoff=1_000, max_backoff=60_000),
         AsyncIO(),  # our actors are async and share one event loop thread per worker process
+        *([Ticker()] if with_ticker else []),  # each worker process sends the periodic tick
     ]
 
 
-def build_broker(settings: Settings, namespace: str = DEFAULT_NAMESPACE) -> dramatiq.Broker:
+def build_broker(settings: Settings, namespace: str = DEFAULT_NAMESPACE, with_ticker: bool = True) -> dramatiq.Broker:
     """Redis when VIGILO_REDIS_URL is set; otherwise the in-process StubBroker of the embedded mode."""
+    middleware = _middleware(with_ticker)
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url, namespace=namespace, middleware=_middleware())  # type: ignore[no-untyped-call]
-    broker = StubBroker(middleware=_middleware())
+        return RedisBroker(url=settings.redis_url, namespace=namespace, middleware=middleware)  # type: ignore[no-untyped-call]
+    broker = StubBroker(middleware=middleware)
     broker.emit_after("process_boot")
     return broker
 
 
-def configure(settings: Settings, namespace: str = DEFAULT_NAMESPACE) -> dramatiq.Broker:
-    """Make a broker for `settings` the current one and bind every actor to it."""
-    broker = build_broker(settings, namespace)
+def configure(settings: Settings, namespace: str = DEFAULT_NAMESPACE, with_ticker: bool = True) -> dramatiq.Broker:
+    """Make a broker for `settings` the current one and bind every actor to it.
+
+    `with_ticker=False` (tests) leaves out the thread that sends the periodic tick."""
+    broker = build_broker(settings, namespace, with_ticker)
     dramatiq.set_broker(broker)
     from app.tasks.registry import bind_actors  # noqa: PLC0415 - actors import the broker, not the other way
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dramatiq
 
-from app.tasks import maintenance
+from app.tasks import maintenance, periodic
 
-ACTORS: tuple[dramatiq.Actor, ...] = (maintenance.purge_expired,)  # type: ignore[type-arg]
+ACTORS: tuple[dramatiq.Actor, ...] = (maintenance.purge_expired, periodic.tick)  # type: ignore[type-arg]
 
 
 def bind_actors(broker: dramatiq.Broker) -> None:

@@ -23,7 +23,7 @@ from tests.conftest import REDIS_URL, require_service
 
 @pytest.fixture
 def stub_worker(settings: Settings) -> Iterator[dramatiq.Broker]:
-    broker = task_broker.configure(settings)
+    broker = task_broker.configure(settings, with_ticker=False)
     task_context.use_settings(settings)
     worker = Worker(broker, worker_timeout=100)
     worker.start()
@@ -35,7 +35,7 @@ def stub_worker(settings: Settings) -> Iterator[dramatiq.Broker]:
 def redis_worker(settings: Settings) -> Iterator[dramatiq.Broker]:
     url = require_service("redis", REDIS_URL)
     redis_settings = replace(settings, redis_url=url)
-    broker = task_broker.configure(redis_settings, namespace=f"vigilo-test-{uuid.uuid4().hex[:8]}")
+    broker = task_broker.configure(redis_settings, namespace=f"vigilo-test-{uuid.uuid4().hex[:8]}", with_ticker=False)
     task_context.use_settings(redis_settings)
     worker = Worker(broker, worker_timeout=100)
     worker.start()
@@ -73,3 +73,21 @@ async def test_purge_runs_on_a_redis_worker(redis_worker: dramatiq.Broker, db: A
     purge_expired.send()
     redis_worker.join(purge_expired.queue_name, timeout=20_000)  # type: ignore[attr-defined]
     assert await _remaining(db) == (["fresh"], 0)
+
+
+async def test_periodic_tick_runs_each_job_once_per_interval(stub_worker: dramatiq.Broker, db: AsyncSession) -> None:
+    from app.db.models import PeriodicLease
+    from app.tasks.periodic import tick
+
+    for _ in range(3):  # three processes ticking at the same moment
+        tick.send()
+    stub_worker.join(tick.queue_name)  # type: ignore[attr-defined]
+    await db.commit()
+    leases = list(await db.scalars(select(PeriodicLease)))
+    assert [lease.name for lease in leases] == ["oncall.extend_rotations"]
+    first_run = leases[0].last_run_at
+    tick.send()
+    stub_worker.join(tick.queue_name)  # type: ignore[attr-defined]
+    await db.commit()
+    again = await db.scalar(select(PeriodicLease.last_run_at).execution_options(populate_existing=True))
+    assert again == first_run  # within the interval nobody runs it again

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.config import Environment, Settings
 from app.db.engine import create_engine
-from app.db.models import Membership, UserProfile, Workspace
+from app.db.models import Membership, OnCallSchedule, UserProfile, Workspace
 from app.main import create_app
 
 
@@ -24,13 +24,14 @@ def vigilo(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _counts(url: str) -> tuple[int, int, int]:
+async def _counts(url: str) -> tuple[int, ...]:
     engine = create_engine(url)
     async with engine.connect() as conn:
-        counts = (
-            await conn.scalar(select(func.count()).select_from(Workspace)),
-            await conn.scalar(select(func.count()).select_from(UserProfile)),
-            await conn.scalar(select(func.count()).select_from(Membership)),
+        counts = tuple(
+            [
+                await conn.scalar(select(func.count()).select_from(model))
+                for model in (Workspace, UserProfile, Membership, OnCallSchedule)
+            ]
         )
     await engine.dispose()
     return counts  # type: ignore[return-value]
@@ -42,11 +43,11 @@ async def test_demo_is_idempotent_and_prints_a_working_password(tmp_path: Path) 
     first = vigilo(url, "demo")
     assert first.returncode == 0, first.stderr
     assert "/ws/demo/" in first.stdout
-    assert await _counts(url) == (1, 6, 6)
+    assert await _counts(url) == (1, 6, 6, 2)
     second = vigilo(url, "demo", "--password", "second-run-password")
     assert second.returncode == 0
     assert second.stdout.strip().splitlines()[-1] == "password: second-run-password"
-    assert await _counts(url) == (1, 6, 6)
+    assert await _counts(url) == (1, 6, 6, 2)
 
     token_run = vigilo(url, "create-token", "--workspace", "demo", "--email", "viewer@example.com")
     assert token_run.returncode == 0, token_run.stderr

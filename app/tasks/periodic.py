@@ -1,0 +1,73 @@
+"""The periodic tick: a small thread in every worker sends `periodic.tick`; the actor runs each job
+whose lease it wins, so with any number of processes each job runs once per interval."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import dramatiq
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.services.periodic import claim
+from app.services.schedules import extend_all
+from app.tasks.context import task_session
+
+logger = logging.getLogger(__name__)
+TICK_SECONDS = 15.0
+
+
+async def _extend_rotations(db: AsyncSession, now: datetime.datetime) -> None:
+    written = await extend_all(db, now, slack=datetime.timedelta(0))
+    if written:
+        logger.info("extended rotations: %d slots written", written)
+
+
+JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.datetime], Awaitable[None]]], ...] = (
+    ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
+)
+
+
+@dramatiq.actor(actor_name="periodic.tick", queue_name="periodic", max_retries=0, time_limit=55_000)
+async def tick() -> None:
+    """Run the periodic jobs that are due and that this tick wins."""
+    now = datetime.datetime.now(datetime.UTC)
+    async with task_session() as db:
+        for name, interval, job in JOBS:
+            try:
+                won = await claim(db, name, interval - datetime.timedelta(seconds=1), now)
+            except (IntegrityError, OperationalError):
+                won = False  # another process claimed it at the same moment
+            if won:
+                await job(db, now)
+
+
+class Ticker(dramatiq.Middleware):
+    """Starts a thread per worker process that sends `periodic.tick` every TICK_SECONDS."""
+
+    def __init__(self, interval: float = TICK_SECONDS) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="vigilo-ticker", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tick.send()
+            except Exception:  # a broker hiccup must not kill the ticker; the next tick retries
+                logger.exception("could not send the periodic tick")
+            self._stop.wait(self.interval)
