@@ -1,0 +1,162 @@
+"""The schedules API: /api/v1/ws/{slug}/schedules and /api/v1/ws/{slug}/oncall."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Literal
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.roles import Role
+from app.domain.schedules import parse_instant
+from app.routes.api.access import provide_api_access
+from app.routes.api.views import oncall_view, schedule_view, slot_view
+from app.services.errors import FieldError
+from app.services.identity import WorkspaceAccess
+from app.services.schedules import (
+    create_schedule,
+    delete_schedule,
+    describe,
+    extend_schedule,
+    get_schedule,
+    list_schedules,
+    oncall_at,
+    regenerate_schedule,
+    slots_between,
+    update_schedule,
+)
+
+READ = {"role": Role.VIEWER}
+WRITE = {"role": Role.ADMIN}
+MAX_WINDOW = datetime.timedelta(days=366)
+UNSET = msgspec.UNSET
+
+
+class ScheduleCreate(msgspec.Struct, kw_only=True):
+    name: str
+    rotation: Literal["daily", "weekly", "custom"]
+    timezone: str
+    handoff_time: str
+    members: list[str]
+    handoff_weekday: int | None = None
+    shift_hours: int | None = None
+    shift_days: int | None = None
+    starts_at: str | None = None
+    escalation_to: str | None = None
+    escalation_delay_minutes: int = 15
+
+
+class SchedulePatch(msgspec.Struct, kw_only=True):
+    name: str | msgspec.UnsetType = UNSET
+    rotation: Literal["daily", "weekly", "custom"] | msgspec.UnsetType = UNSET
+    timezone: str | msgspec.UnsetType = UNSET
+    handoff_time: str | msgspec.UnsetType = UNSET
+    members: list[str] | msgspec.UnsetType = UNSET
+    handoff_weekday: int | msgspec.UnsetType | None = UNSET
+    shift_hours: int | msgspec.UnsetType | None = UNSET
+    shift_days: int | msgspec.UnsetType | None = UNSET
+    escalation_to: str | msgspec.UnsetType | None = UNSET
+    escalation_delay_minutes: int | msgspec.UnsetType = UNSET
+
+
+class RegenerateBody(msgspec.Struct, kw_only=True):
+    from_: str | None = msgspec.field(default=None, name="from")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _given(struct: msgspec.Struct) -> dict[str, Any]:
+    return {name: value for name in struct.__struct_fields__ if (value := getattr(struct, name)) is not UNSET}
+
+
+def _instant_param(raw: str | None, field: str, default: datetime.datetime) -> datetime.datetime:
+    errors: dict[str, str] = {}
+    parsed = parse_instant(raw, field, errors)
+    if errors:
+        raise FieldError(errors)
+    return parsed or default
+
+
+class SchedulesApi(Controller):
+    path = "/api/v1/ws/{slug:str}"
+    dependencies = {"access": Provide(provide_api_access)}
+    tags = ["schedules"]
+
+    @post("/schedules", opt=WRITE, status_code=HTTP_201_CREATED, summary="Create a schedule and its slots")
+    async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: ScheduleCreate) -> dict[str, Any]:
+        schedule = await create_schedule(db_session, access.workspace.id, msgspec.structs.asdict(data), _now())
+        return schedule_view(await describe(db_session, schedule))
+
+    @get("/schedules", opt=READ, summary="Schedules of the workspace")
+    async def list_all(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
+        schedules = await list_schedules(db_session, access.workspace.id)
+        return [schedule_view(await describe(db_session, schedule)) for schedule in schedules]
+
+    @get("/schedules/{schedule_id:str}", opt=READ, summary="One schedule")
+    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, Any]:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        return schedule_view(await describe(db_session, schedule))
+
+    @patch("/schedules/{schedule_id:str}", opt=WRITE, summary="Change a schedule (from its next boundary)")
+    async def change(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: SchedulePatch
+    ) -> dict[str, Any]:
+        schedule = await update_schedule(db_session, access.workspace.id, schedule_id, _given(data), _now())
+        return schedule_view(await describe(db_session, schedule))
+
+    @delete("/schedules/{schedule_id:str}", opt=WRITE, status_code=HTTP_204_NO_CONTENT, summary="Delete a schedule")
+    async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> None:
+        await delete_schedule(db_session, access.workspace.id, schedule_id)
+
+    @get("/schedules/{schedule_id:str}/slots", opt=READ, summary="Slots meeting a window, by start")
+    async def slots(
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        schedule_id: str,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> list[dict[str, Any]]:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        window_start = _instant_param(start, "start", _now())
+        window_end = _instant_param(end, "end", window_start + datetime.timedelta(days=7))
+        if window_end <= window_start:
+            raise FieldError.one("end", "The window must end after it starts.")
+        if window_end - window_start > MAX_WINDOW:
+            raise FieldError.one("end", "Ask for at most a year of slots at a time.")
+        rows = await slots_between(db_session, schedule.id, window_start, window_end)
+        return [slot_view(slot, user) for slot, user in rows]
+
+    @get("/schedules/{schedule_id:str}/oncall", opt=READ, summary="Who is on call for one schedule")
+    async def schedule_oncall(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, at: str | None = None
+    ) -> dict[str, Any]:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        return oncall_view(await oncall_at(db_session, schedule, _instant_param(at, "at", _now())))
+
+    @get("/oncall", opt=READ, summary="Who is on call for every schedule")
+    async def oncall(self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None) -> dict[str, Any]:
+        when = _instant_param(at, "at", _now())
+        schedules = await list_schedules(db_session, access.workspace.id)
+        return {
+            "at": when.isoformat(),
+            "schedules": [oncall_view(await oncall_at(db_session, schedule, when)) for schedule in schedules],
+        }
+
+    @post("/schedules/{schedule_id:str}/extend", opt=WRITE, status_code=200, summary="Fill up to now + horizon")
+    async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, int]:
+        return {"slots_written": await extend_schedule(db_session, access.workspace.id, schedule_id, _now())}
+
+    @post("/schedules/{schedule_id:str}/regenerate", opt=WRITE, status_code=200, summary="Recompute from a time")
+    async def regenerate(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: RegenerateBody | None = None
+    ) -> dict[str, int]:
+        since = data.from_ if data is not None else None
+        written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
+        return {"slots_written": written}
