@@ -12,7 +12,6 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
-from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import autocommit_handler_maker
 from dramatiq import Worker
 from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
@@ -35,6 +34,7 @@ from app.routes.api.members import MembersApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.errors import EXCEPTION_HANDLERS
+from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
 from app.routes.settings import SettingsPages
@@ -62,8 +62,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alchemy = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        # Services commit their own units of work; this only ends read transactions cleanly.
-        before_send_handler=autocommit_handler_maker(commit_on_redirect=True),
+        # Services commit their own units of work; this only ends read transactions cleanly (and
+        # closes the request session). Given by name so advanced-alchemy builds the handler with this
+        # config's session_scope_key, which it renames (…_1, _2) for every config after the first in
+        # a process; a handler made with the default key would never find the session to close.
+        before_send_handler="autocommit_include_redirects",
         create_all=False,
     )
     session_config = ServerSideSessionConfig(
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             WorkspacePages,
             PeoplePages,
+            OnCallPages,
             ProfilePages,
             SettingsPages,
             MembersApi,

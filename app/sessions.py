@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionBackend
+from advanced_alchemy.extensions.litestar.session import SESSION_ID_MAX_LENGTH, SQLAlchemyAsyncSessionBackend
 from litestar.connection import ASGIConnection
+from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 
 ROTATE_FLAG = "vigilo.rotate_session"
@@ -23,6 +24,16 @@ class RotatingSessionBackend(SQLAlchemyAsyncSessionBackend):
                 connection._connection_state.session_id = fresh
             return fresh
         return super().get_session_id(connection)
+
+    async def get(self, /, session_id: str, store: Store) -> bytes | None:
+        """Read the session without touching it: the library's read-then-update would take SQLite's
+        write lock on every request (and fail when another writer got in between); the expiry is
+        renewed by `set` on the response instead, and expired rows are purged by a periodic job."""
+        async with self.alchemy.get_session() as db_session:
+            row = await self._get_session_obj(db_session=db_session, session_id=session_id[:SESSION_ID_MAX_LENGTH])
+            if row is None or row.is_expired:
+                return None
+            return row.data
 
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]

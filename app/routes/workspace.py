@@ -1,4 +1,4 @@
-"""Workspace pages: home and the sections later issues fill (On-call, Incidents)."""
+"""Workspace pages: home and Incidents (filled by the paging issue)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ class WorkspacePages(Controller):
     @get("/", name="ws_home", opt=VIEWER)
     async def home(self, access: WorkspaceAccess) -> Template:
         return Template("workspace/home.html", context={"access": access, "nav": "home"})
-
-    @get("/oncall", name="ws_oncall", opt=VIEWER)
-    async def oncall(self, access: WorkspaceAccess) -> Template:
-        return Template("workspace/oncall.html", context={"access": access, "nav": "oncall"})
 
     @get("/incidents", name="ws_incidents", opt=VIEWER)
     async def incidents(self, access: WorkspaceAccess) -> Template:

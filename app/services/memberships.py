@@ -155,3 +155,18 @@ async def create_workspace(db: AsyncSession, slug: str, name: str, owner: UserPr
         await db.flush()
         db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value, is_active=True))
     return workspace
+
+
+async def slot_holders(db: AsyncSession, workspace_id: uuid.UUID) -> list[UserProfile]:
+    """People who may hold slots and be a backup: active members with role member or above, by name."""
+    rows = await db.scalars(
+        select(UserProfile)
+        .join(Membership, Membership.user_id == UserProfile.id)
+        .where(
+            Membership.workspace_id == workspace_id,
+            Membership.is_active,
+            Membership.role.in_((Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)),
+        )
+        .order_by(UserProfile.display_name)
+    )
+    return list(rows)

@@ -13,6 +13,7 @@ import dramatiq
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.housekeeping import purge_expired_rows
 from app.services.periodic import claim
 from app.services.schedules import extend_all
 from app.tasks.context import task_session
@@ -27,8 +28,13 @@ async def _extend_rotations(db: AsyncSession, now: datetime.datetime) -> None:
         logger.info("extended rotations: %d slots written", written)
 
 
+async def _purge_expired(db: AsyncSession, now: datetime.datetime) -> None:
+    await purge_expired_rows(db, now)
+
+
 JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.datetime], Awaitable[None]]], ...] = (
     ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
+    ("maintenance.purge_expired", datetime.timedelta(hours=1), _purge_expired),
 )
 
 

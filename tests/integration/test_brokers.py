@@ -84,10 +84,14 @@ async def test_periodic_tick_runs_each_job_once_per_interval(stub_worker: dramat
     stub_worker.join(tick.queue_name)  # type: ignore[attr-defined]
     await db.commit()
     leases = list(await db.scalars(select(PeriodicLease)))
-    assert [lease.name for lease in leases] == ["oncall.extend_rotations"]
+    assert sorted(lease.name for lease in leases) == ["maintenance.purge_expired", "oncall.extend_rotations"]
     first_run = leases[0].last_run_at
     tick.send()
     stub_worker.join(tick.queue_name)  # type: ignore[attr-defined]
     await db.commit()
-    again = await db.scalar(select(PeriodicLease.last_run_at).execution_options(populate_existing=True))
+    again = await db.scalar(
+        select(PeriodicLease.last_run_at)
+        .where(PeriodicLease.name == leases[0].name)
+        .execution_options(populate_existing=True)
+    )
     assert again == first_run  # within the interval nobody runs it again

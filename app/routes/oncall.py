@@ -1,0 +1,277 @@
+"""People → On-call: the schedules, each schedule's calendar, and the admin forms."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
+from app.domain.contact import zone_choices
+from app.domain.roles import Role
+from app.routes.access import provide_access
+from app.routes.forms import field
+from app.routes.schedule_form import WEEKDAYS, ScheduleForm
+from app.services.errors import FieldError
+from app.services.identity import WorkspaceAccess
+from app.services.memberships import slot_holders
+from app.services.schedules import (
+    create_schedule,
+    current_slot_start,
+    definition_fields,
+    delete_schedule,
+    describe,
+    extend_schedule,
+    get_schedule,
+    list_schedules,
+    oncall_at,
+    regenerate_schedule,
+    set_active,
+    slots_between,
+    update_schedule,
+)
+
+VIEWER = {"role": Role.VIEWER}
+ADMIN = {"role": Role.ADMIN}
+MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+MAX_WEEKS = 8
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True)
+class CalendarRow:
+    slot: OnCallSlot
+    user: UserProfile
+    start: datetime.datetime
+    end: datetime.datetime
+    is_now: bool
+    is_past: bool
+
+
+@dataclass(frozen=True)
+class CalendarWeek:
+    start: datetime.date
+    rows: list[CalendarRow]
+
+
+def _viewer_zone(access: WorkspaceAccess) -> ZoneInfo:
+    return ZoneInfo(access.user.time_zone)
+
+
+def _week_start(day: datetime.date) -> datetime.date:
+    return day - datetime.timedelta(days=day.weekday())
+
+
+def _local_midnight(day: datetime.date, zone: ZoneInfo) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(0), tzinfo=zone).astimezone(datetime.UTC)
+
+
+class OnCallPages(Controller):
+    path = "/ws/{slug:str}/oncall"
+    dependencies = {"access": Provide(provide_access)}
+
+    # ------------------------------------------------------------ overview
+
+    @get("/", name="oncall", opt=VIEWER)
+    async def overview(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+        now = _now()
+        rows = []
+        for schedule in await list_schedules(db_session, access.workspace.id):
+            rows.append((await oncall_at(db_session, schedule, now), await describe(db_session, schedule)))
+        return Template(
+            "oncall/index.html",
+            context={
+                "access": access,
+                "nav": "oncall",
+                "rows": rows,
+                "zone": _viewer_zone(access),
+                "is_admin": access.allows(Role.ADMIN),
+            },
+        )
+
+    # ------------------------------------------------------------ create and edit
+
+    async def _form_page(
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        form: ScheduleForm,
+        errors: dict[str, str] | None = None,
+        schedule: OnCallSchedule | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        people = await slot_holders(db_session, access.workspace.id)
+        return Template(
+            "oncall/form.html",
+            context={
+                "access": access,
+                "nav": "oncall",
+                "form": form,
+                "errors": errors or {},
+                "schedule": schedule,
+                "people": people,
+                "zones": zone_choices(),
+                "weekdays": WEEKDAYS,
+            },
+            status_code=status_code,
+        )
+
+    @get("/schedules/new", name="schedule_new", opt=ADMIN)
+    async def new(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+        return await self._form_page(db_session, access, ScheduleForm(timezone=access.user.time_zone))
+
+    @post("/schedules/new", name="schedule_create", opt=ADMIN, status_code=303)
+    async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: MultiForm) -> Template | Redirect:
+        form, action = ScheduleForm.from_data(data)
+        if form.apply_row_action(action):
+            return await self._form_page(db_session, access, form)
+        try:
+            schedule = await create_schedule(db_session, access.workspace.id, form.definition(), _now())
+        except FieldError as exc:
+            return await self._form_page(db_session, access, form, exc.errors, status_code=422)
+        return Redirect(f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}", status_code=303)
+
+    @get("/schedules/{schedule_id:str}/edit", name="schedule_edit", opt=ADMIN)
+    async def edit(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Template:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        form = ScheduleForm.of_schedule(definition_fields(await describe(db_session, schedule)))
+        return await self._form_page(db_session, access, form, schedule=schedule)
+
+    @post("/schedules/{schedule_id:str}/edit", name="schedule_update", opt=ADMIN, status_code=303)
+    async def update(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+    ) -> Template | Redirect:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        form, action = ScheduleForm.from_data(data)
+        if form.apply_row_action(action):
+            return await self._form_page(db_session, access, form, schedule=schedule)
+        changes = form.definition()
+        changes.pop("starts_at", None)  # the anchor never moves
+        try:
+            await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now())
+        except FieldError as exc:
+            return await self._form_page(db_session, access, form, exc.errors, schedule=schedule, status_code=422)
+        return Redirect(f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}?notice=Saved", status_code=303)
+
+    # ------------------------------------------------------------ calendar
+
+    @get("/schedules/{schedule_id:str}", name="schedule_calendar", opt=VIEWER)
+    async def calendar(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        schedule_id: str,
+        week: str | None = None,
+        weeks: int = 2,
+        notice: str | None = None,
+        error: str | None = None,
+    ) -> Template:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        now = _now()
+        zone = _viewer_zone(access)
+        try:
+            first = _week_start(datetime.date.fromisoformat(week)) if week else _week_start(now.astimezone(zone).date())
+        except ValueError:
+            first = _week_start(now.astimezone(zone).date())
+        count = min(max(weeks, 1), MAX_WEEKS)
+        window_start = _local_midnight(first, zone)
+        window_end = _local_midnight(first + datetime.timedelta(weeks=count), zone)
+        slots = await slots_between(db_session, schedule.id, window_start, window_end)
+        calendar = []
+        for offset in range(count):
+            day = first + datetime.timedelta(weeks=offset)
+            lo, hi = _local_midnight(day, zone), _local_midnight(day + datetime.timedelta(weeks=1), zone)
+            calendar.append(
+                CalendarWeek(
+                    day,
+                    [
+                        CalendarRow(
+                            slot,
+                            user,
+                            slot.start_time.astimezone(zone),
+                            slot.end_time.astimezone(zone),
+                            slot.start_time <= now < slot.end_time,
+                            slot.end_time <= now,
+                        )
+                        for slot, user in slots
+                        # Each slot once: in the week it starts (the first week takes those already running).
+                        if slot.start_time < hi and (slot.start_time >= lo or offset == 0)
+                    ],
+                )
+            )
+        view = await describe(db_session, schedule)
+        context = {
+            "access": access,
+            "nav": "oncall",
+            "view": view,
+            "schedule": schedule,
+            "calendar": calendar,
+            "zone": zone,
+            "first": first,
+            "weeks": count,
+            "prev_week": (first - datetime.timedelta(weeks=count)).isoformat(),
+            "next_week": (first + datetime.timedelta(weeks=count)).isoformat(),
+            "this_week": _week_start(now.astimezone(zone).date()).isoformat(),
+            "now": now,
+            "is_admin": access.allows(Role.ADMIN),
+            "current_start": (await current_slot_start(db_session, schedule.id, now)).astimezone(zone),
+            "notice": notice,
+            "error": error,
+            "weekdays": WEEKDAYS,
+        }
+        if request.htmx and request.htmx.target == "calendar":
+            return Template("oncall/_calendar.html", context=context)
+        return Template("oncall/schedule.html", context=context)
+
+    # ------------------------------------------------------------ admin actions
+
+    def _back(self, access: WorkspaceAccess, schedule_id: object, message: str, key: str = "notice") -> Redirect:
+        return Redirect(f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}?{key}={message}", status_code=303)
+
+    @post("/schedules/{schedule_id:str}/extend", name="schedule_extend", opt=ADMIN, status_code=303)
+    async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Redirect:
+        written = await extend_schedule(db_session, access.workspace.id, schedule_id, _now())
+        return self._back(access, schedule_id, f"Extended: {written} slots written")
+
+    @post("/schedules/{schedule_id:str}/regenerate", name="schedule_regenerate", opt=ADMIN, status_code=303)
+    async def regenerate(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+    ) -> Redirect:
+        raw = field(data, "from")
+        since: str | None = None
+        if raw:
+            try:
+                since = datetime.datetime.fromisoformat(raw).replace(tzinfo=_viewer_zone(access)).isoformat()
+            except ValueError:
+                since = raw
+        try:
+            written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
+        except FieldError as exc:
+            return self._back(access, schedule_id, "; ".join(exc.errors.values()), key="error")
+        return self._back(access, schedule_id, f"Regenerated: {written} slots written")
+
+    @post("/schedules/{schedule_id:str}/active", name="schedule_active", opt=ADMIN, status_code=303)
+    async def toggle_active(
+        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+    ) -> Redirect:
+        active = field(data, "active") == "true"
+        await set_active(db_session, access.workspace.id, schedule_id, active, _now())
+        return self._back(access, schedule_id, "Activated" if active else "Deactivated")
+
+    @post("/schedules/{schedule_id:str}/delete", name="schedule_delete", opt=ADMIN, status_code=303)
+    async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Redirect:
+        await delete_schedule(db_session, access.workspace.id, schedule_id)
+        return Redirect(f"/ws/{access.workspace.slug}/oncall/?notice=Schedule deleted", status_code=303)
