@@ -231,7 +231,8 @@ async def _materialise(
     desired: list[Interval[uuid.UUID]] = []
     if members and since < until:
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, tuple(members))
-        until = covered_until(rotation, until)
+        # Never shrink coverage: slots a later `now` already laid (another process's extend) stay covered.
+        until = max([covered_until(rotation, until), *(s.end_time for s in existing)])
         shifts = shifts_between(rotation, max(since, schedule.rotation_start), until)
         desired = subtract_overrides(shifts, overrides)
     plan = plan_regeneration(rotation_slots, desired, since)
