@@ -164,7 +164,7 @@ async def _resolve_people(
             UserProfile.email.in_(wanted),
         )
     )
-    eligible: dict[str, uuid.UUID] = dict(rows.tuples().all())
+    eligible: dict[str, uuid.UUID] = dict(rows.all())
     errors: dict[str, str] = {}
     missing = [email for email in definition.members if email not in eligible]
     if missing:
