@@ -34,6 +34,7 @@ from app.routes.api.members import MembersApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.errors import EXCEPTION_HANDLERS
+from app.routes.formatting import install_filters
 from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
@@ -124,7 +125,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[DefineMiddleware(SessionMiddleware, backend=session_backend)],
         csrf_config=csrf,
         stores={"sessions": MemoryStore()},
-        template_config=TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=ROOT / "templates", engine=JinjaTemplateEngine, engine_callback=install_filters
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[embedded_worker],
         openapi_config=OpenAPIConfig(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -19,8 +20,10 @@ from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.contact import zone_choices
 from app.domain.roles import Role
 from app.routes.access import provide_access
+from app.routes.events import ONCALL_CHANGED
 from app.routes.forms import field
 from app.routes.schedule_form import WEEKDAYS, ScheduleForm
+from app.services.board import load_board
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
@@ -32,8 +35,6 @@ from app.services.schedules import (
     describe,
     extend_schedule,
     get_schedule,
-    list_schedules,
-    oncall_at,
     regenerate_schedule,
     set_active,
     slots_between,
@@ -44,6 +45,13 @@ VIEWER = {"role": Role.VIEWER}
 ADMIN = {"role": Role.ADMIN}
 MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MAX_WEEKS = 8
+HANDOFF_PAGE = 50
+# One URL for the page; an HTMX request for one of its live parts gets just that partial.
+BOARD_FRAGMENTS = {
+    "oncall-highlight": "oncall/_highlight.html",
+    "oncall-rows": "oncall/_rows.html",
+    "oncall-handoffs": "oncall/_handoffs.html",
+}
 
 
 def _now() -> datetime.datetime:
@@ -85,21 +93,25 @@ class OnCallPages(Controller):
     # ------------------------------------------------------------ overview
 
     @get("/", name="oncall", opt=VIEWER)
-    async def overview(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+    async def overview(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, handoffs: int = HANDOFF_PAGE
+    ) -> Template:
         now = _now()
-        rows = []
-        for schedule in await list_schedules(db_session, access.workspace.id):
-            rows.append((await oncall_at(db_session, schedule, now), await describe(db_session, schedule)))
-        return Template(
-            "oncall/index.html",
-            context={
-                "access": access,
-                "nav": "oncall",
-                "rows": rows,
-                "zone": _viewer_zone(access),
-                "is_admin": access.allows(Role.ADMIN),
-            },
-        )
+        page = await load_board(db_session, access.workspace.id, access.user.id, now)
+        context = {
+            "access": access,
+            "nav": "oncall",
+            "board": page.board,
+            "people": page.people,
+            "zone": _viewer_zone(access),
+            "now": now,
+            "is_admin": access.allows(Role.ADMIN),
+            "handoff_limit": min(max(handoffs, HANDOFF_PAGE), 1000),
+            "handoff_page": HANDOFF_PAGE,
+            "refresh_seconds": max(1, math.ceil(page.board.refresh_in.total_seconds())),
+        }
+        fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
+        return Template(fragment or "oncall/index.html", context=context)
 
     # ------------------------------------------------------------ create and edit
 
@@ -238,18 +250,31 @@ class OnCallPages(Controller):
 
     # ------------------------------------------------------------ admin actions
 
-    def _back(self, access: WorkspaceAccess, schedule_id: object, message: str, key: str = "notice") -> Redirect:
-        return Redirect(f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}?{key}={message}", status_code=303)
+    def _back(
+        self,
+        access: WorkspaceAccess,
+        schedule_id: object,
+        message: str,
+        key: str = "notice",
+        request: HTMXRequest | None = None,
+    ) -> Response[Any]:
+        if request is not None and request.htmx:
+            # Stay on the page; the live parts listening for this event refresh themselves.
+            return Response(None, status_code=204, headers={"HX-Trigger": ONCALL_CHANGED})
+        back = f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}?{key}={message}"
+        return Redirect(back, status_code=303)
 
     @post("/schedules/{schedule_id:str}/extend", name="schedule_extend", opt=ADMIN, status_code=303)
-    async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Redirect:
+    async def extend(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str
+    ) -> Response[Any]:
         written = await extend_schedule(db_session, access.workspace.id, schedule_id, _now())
-        return self._back(access, schedule_id, f"Extended: {written} slots written")
+        return self._back(access, schedule_id, f"Extended: {written} slots written", request=request)
 
     @post("/schedules/{schedule_id:str}/regenerate", name="schedule_regenerate", opt=ADMIN, status_code=303)
     async def regenerate(
-        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
-    ) -> Redirect:
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+    ) -> Response[Any]:
         raw = field(data, "from")
         since: str | None = None
         if raw:
@@ -261,15 +286,15 @@ class OnCallPages(Controller):
             written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
         except FieldError as exc:
             return self._back(access, schedule_id, "; ".join(exc.errors.values()), key="error")
-        return self._back(access, schedule_id, f"Regenerated: {written} slots written")
+        return self._back(access, schedule_id, f"Regenerated: {written} slots written", request=request)
 
     @post("/schedules/{schedule_id:str}/active", name="schedule_active", opt=ADMIN, status_code=303)
     async def toggle_active(
-        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
-    ) -> Redirect:
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+    ) -> Response[Any]:
         active = field(data, "active") == "true"
         await set_active(db_session, access.workspace.id, schedule_id, active, _now())
-        return self._back(access, schedule_id, "Activated" if active else "Deactivated")
+        return self._back(access, schedule_id, "Activated" if active else "Deactivated", request=request)
 
     @post("/schedules/{schedule_id:str}/delete", name="schedule_delete", opt=ADMIN, status_code=303)
     async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Redirect:

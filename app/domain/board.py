@@ -1,0 +1,139 @@
+"""The on-call board: who is up now on every schedule, what is wrong, and the coming hand-offs.
+
+Pure: plain values in (schedules, the slots around now, `now`, the viewer), decisions out.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+UPCOMING = datetime.timedelta(days=14)
+MAX_REFRESH = datetime.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class BoardSchedule:
+    id: uuid.UUID
+    name: str
+    is_active: bool
+    backup_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class BoardSlot:
+    schedule_id: uuid.UUID
+    user_id: uuid.UUID
+    start: datetime.datetime
+    end: datetime.datetime
+    is_override: bool
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """At `at`, `to_user` takes over `schedule_id` from `from_user` (None after a gap)."""
+
+    schedule_id: uuid.UUID
+    at: datetime.datetime
+    from_user: uuid.UUID | None
+    to_user: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    schedule: BoardSchedule
+    current: BoardSlot | None
+    next_handoff: Handoff | None
+    problem: str | None  # "inactive", "gap" or "ran_out": why nobody is paged; None when all is well
+    gap_until: datetime.datetime | None  # for a gap: when the next slot starts
+
+    @property
+    def fix(self) -> str | None:
+        """What an admin can do about the problem right there: activate, or extend the rotation."""
+        return {"inactive": "activate", "ran_out": "extend"}.get(self.problem or "")
+
+
+@dataclass(frozen=True)
+class Board:
+    now: datetime.datetime
+    statuses: tuple[ScheduleStatus, ...]
+    highlight: tuple[ScheduleStatus, ...]  # active schedules with a primary; the viewer's own first
+    handoffs: tuple[Handoff, ...]  # the next 14 days, in time order
+    viewer_on_call: tuple[ScheduleStatus, ...]
+    refresh_in: datetime.timedelta  # when the board next changes by itself (at most MAX_REFRESH)
+
+
+def build_board(
+    schedules: Sequence[BoardSchedule],
+    slots: Sequence[BoardSlot],
+    now: datetime.datetime,
+    viewer_id: uuid.UUID | None,
+) -> Board:
+    """Lay the slots meeting [now, now + 14 days) out per schedule.
+
+    A hand-off is a slot start inside the window whose holder differs from the slot before it
+    (two slots of the same person back to back are one stretch of duty). An inactive schedule or
+    a schedule with no slot covering now is a problem, and the board says why.
+    """
+    by_schedule: dict[uuid.UUID, list[BoardSlot]] = defaultdict(list)
+    for slot in sorted(slots, key=lambda s: s.start):
+        by_schedule[slot.schedule_id].append(slot)
+    horizon = now + UPCOMING
+    statuses: list[ScheduleStatus] = []
+    handoffs: list[Handoff] = []
+    for schedule in sorted(schedules, key=lambda s: s.name.lower()):
+        own = [s for s in by_schedule.get(schedule.id, []) if s.end > now and s.start < horizon]
+        current = next((s for s in own if s.start <= now < s.end), None)
+        mine = _handoffs(schedule.id, own, now, horizon) if schedule.is_active else []
+        handoffs.extend(mine)
+        problem, gap_until = _problem(schedule, current, own, now)
+        statuses.append(ScheduleStatus(schedule, current, mine[0] if mine else None, problem, gap_until))
+    on_duty = [s for s in statuses if s.schedule.is_active and s.current is not None]
+    viewer_on_call = [s for s in on_duty if viewer_id is not None and s.current and s.current.user_id == viewer_id]
+    others = [s for s in on_duty if s not in viewer_on_call]
+    handoffs.sort(key=lambda h: (h.at, str(h.schedule_id)))
+    return Board(
+        now=now,
+        statuses=tuple(statuses),
+        highlight=tuple(viewer_on_call + others),
+        handoffs=tuple(handoffs),
+        viewer_on_call=tuple(viewer_on_call),
+        refresh_in=_refresh_in(statuses, handoffs, now),
+    )
+
+
+def _handoffs(
+    schedule_id: uuid.UUID, slots: list[BoardSlot], now: datetime.datetime, horizon: datetime.datetime
+) -> list[Handoff]:
+    found: list[Handoff] = []
+    previous: BoardSlot | None = None
+    for slot in slots:
+        contiguous = previous is not None and previous.end == slot.start
+        holder_before = previous.user_id if contiguous and previous is not None else None
+        if now < slot.start < horizon and holder_before != slot.user_id:
+            found.append(Handoff(schedule_id, slot.start, holder_before, slot.user_id))
+        previous = slot
+    return found
+
+
+def _problem(
+    schedule: BoardSchedule, current: BoardSlot | None, slots: list[BoardSlot], now: datetime.datetime
+) -> tuple[str | None, datetime.datetime | None]:
+    if not schedule.is_active:
+        return "inactive", None
+    if current is not None:
+        return None, None
+    later = [s for s in slots if s.start > now]
+    if later:
+        return "gap", later[0].start
+    return "ran_out", None
+
+
+def _refresh_in(statuses: list[ScheduleStatus], handoffs: list[Handoff], now: datetime.datetime) -> datetime.timedelta:
+    changes = [h.at for h in handoffs]
+    changes += [s.current.end for s in statuses if s.current is not None]
+    upcoming = [at - now for at in changes if at > now]
+    return min([MAX_REFRESH, *upcoming])

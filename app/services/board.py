@@ -1,0 +1,83 @@
+"""Loading the on-call board of a workspace: two queries, then the pure app/domain/board.py.
+
+Nothing is cached: every render reads the slots, so an edit anywhere shows at once everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
+from app.domain.board import UPCOMING, Board, BoardSchedule, BoardSlot, build_board
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    board: Board
+    people: dict[uuid.UUID, UserProfile]
+
+
+async def load_board(
+    db: AsyncSession, workspace_id: uuid.UUID, viewer_id: uuid.UUID | None, now: datetime.datetime
+) -> BoardPage:
+    """The board at `now` for the viewer, with the people it names."""
+    schedules = list(await db.scalars(select(OnCallSchedule).where(OnCallSchedule.workspace_id == workspace_id)))
+    ids = [s.id for s in schedules]
+    slot_rows = (
+        (
+            await db.scalars(
+                select(OnCallSlot).where(
+                    OnCallSlot.schedule_id.in_(ids),
+                    OnCallSlot.end_time > now,
+                    OnCallSlot.start_time < now + UPCOMING,
+                )
+            )
+        ).all()
+        if ids
+        else []
+    )
+    board = build_board(
+        [BoardSchedule(s.id, s.name, s.is_active, s.escalation_to_id) for s in schedules],
+        [BoardSlot(s.schedule_id, s.user_id, s.start_time, s.end_time, s.is_override) for s in slot_rows],
+        now,
+        viewer_id,
+    )
+    wanted = {s.user_id for s in slot_rows} | {s.escalation_to_id for s in schedules if s.escalation_to_id}
+    people: dict[uuid.UUID, UserProfile] = {}
+    if wanted:
+        people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(wanted)))}
+    return BoardPage(board, people)
+
+
+@dataclass(frozen=True)
+class OwnDuty:
+    """The viewer's current shifts, or else their next one."""
+
+    current: list[tuple[OnCallSchedule, OnCallSlot]]
+    upcoming: tuple[OnCallSchedule, OnCallSlot] | None
+
+
+async def own_duty(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, now: datetime.datetime) -> OwnDuty:
+    """What the workspace home tells the viewer about their own on-call duty."""
+    rows = (
+        await db.execute(
+            select(OnCallSchedule, OnCallSlot)
+            .join(OnCallSlot, OnCallSlot.schedule_id == OnCallSchedule.id)
+            .where(
+                OnCallSchedule.workspace_id == workspace_id,
+                OnCallSchedule.is_active,
+                OnCallSlot.user_id == user_id,
+                OnCallSlot.end_time > now,
+            )
+            .order_by(OnCallSlot.start_time)
+            .limit(20)
+        )
+    ).all()
+    current = [(schedule, slot) for schedule, slot in rows if slot.start_time <= now]
+    upcoming = next(((schedule, slot) for schedule, slot in rows if slot.start_time > now), None)
+    return OwnDuty(current, None if current else upcoming)
