@@ -32,6 +32,7 @@ from app.db.engine import create_engine
 from app.db.models import WebSession
 from app.routes.api.members import MembersApi
 from app.routes.api.schedules import SchedulesApi
+from app.routes.api.slots import SlotsApi
 from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.formatting import install_filters
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SettingsPages,
             MembersApi,
             SchedulesApi,
+            SlotsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],

@@ -10,7 +10,7 @@ import uuid
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
-from advanced_alchemy.types import DateTimeUTC
+from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -251,6 +251,7 @@ class DeliveryLog(UUIDBase):
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), default=None)
     page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("page.id", ondelete="SET NULL"), default=None)
     summary: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PeriodicLease(UUIDBase):
@@ -261,3 +262,30 @@ class PeriodicLease(UUIDBase):
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
     last_run_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SwapRequest(UUIDAuditBase):
+    """A member offers one of their future slots for one of someone else's.
+
+    The slots' bounds and holders are copied here, so an accept can tell whether either slot changed
+    in the meantime (then the request is void)."""
+
+    __tablename__ = "swap_request"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'accepted', 'declined', 'void')", name="status"),
+        Index("ix_swap_request_workspace_status", "workspace_id", "status"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    requester_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    target_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    requester_slot_id: Mapped[uuid.UUID] = mapped_column(GUID(length=16))
+    requester_schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oncall_schedule.id", ondelete="CASCADE"))
+    requester_start: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    requester_end: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    target_slot_id: Mapped[uuid.UUID] = mapped_column(GUID(length=16))
+    target_schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("oncall_schedule.id", ondelete="CASCADE"))
+    target_start: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    target_end: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

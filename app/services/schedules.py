@@ -210,10 +210,15 @@ async def _set_members(db: AsyncSession, schedule_id: uuid.UUID, member_ids: Seq
 # ---------------------------------------------------------------- materialising
 
 
-async def _materialise(
-    db: AsyncSession, schedule: OnCallSchedule, since: datetime.datetime, now: datetime.datetime
+async def materialise(
+    db: AsyncSession,
+    schedule: OnCallSchedule,
+    since: datetime.datetime,
+    now: datetime.datetime,
+    add_overrides: Sequence[Interval[uuid.UUID]] = (),
 ) -> int:
-    """Make the rotation slots from `since` to the horizon equal the pattern minus the overrides.
+    """Make the rotation slots from `since` to the horizon equal the pattern minus the overrides,
+    inserting `add_overrides` as new override slots once the rotation has made room for them.
 
     Call with the schedule locked. Unchanged slots are left alone; returns slots inserted or changed.
     """
@@ -226,6 +231,7 @@ async def _materialise(
         )
     ).all()
     overrides = [Interval(s.user_id, s.start_time, s.end_time) for s in existing if s.is_override]
+    overrides += list(add_overrides)
     rotation_slots = [ExistingSlot(s.id, s.user_id, s.start_time, s.end_time) for s in existing if not s.is_override]
     members = await rotation_members(db, schedule)
     desired: list[Interval[uuid.UUID]] = []
@@ -242,6 +248,24 @@ async def _materialise(
     for slot_id, start, end in plan.update:
         await db.execute(
             update(OnCallSlot).where(OnCallSlot.id == slot_id).values(start_time=start, end_time=end, updated_at=stamp)
+        )
+    if add_overrides:
+        # After the rotation slots they replace are gone (the exclusion constraint checks at once).
+        await db.execute(
+            insert(OnCallSlot),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "schedule_id": schedule.id,
+                    "user_id": o.member,
+                    "start_time": o.start,
+                    "end_time": o.end,
+                    "is_override": True,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+                for o in add_overrides
+            ],
         )
     if plan.insert:
         await db.execute(
@@ -313,7 +337,7 @@ async def create_schedule(
         db.add(schedule)
         await db.flush()
         await _set_members(db, schedule.id, member_ids)
-        await _materialise(db, schedule, schedule.rotation_start, now)
+        await materialise(db, schedule, schedule.rotation_start, now)
     return schedule
 
 
@@ -381,7 +405,7 @@ async def update_schedule(
         schedule.escalation_to_id = backup_id
         await _set_members(db, schedule.id, member_ids)
         await db.flush()
-        await _materialise(db, schedule, effective, now)
+        await materialise(db, schedule, effective, now)
     return schedule
 
 
@@ -405,7 +429,7 @@ async def regenerate_schedule(
             raise FieldError.one(
                 "from", f"Slots before {floor.isoformat()} (the current slot's start) are history and stay as they are."
             )
-        return await _materialise(db, schedule, start, now)
+        return await materialise(db, schedule, start, now)
 
 
 async def extend_schedule(
@@ -423,7 +447,7 @@ async def _extend_locked(db: AsyncSession, schedule: OnCallSchedule, now: dateti
     since = max(last_end, now) if last_end is not None else now
     if since >= horizon_end(schedule, now):
         return 0
-    return await _materialise(db, schedule, since, now)
+    return await materialise(db, schedule, since, now)
 
 
 async def extend_all(db: AsyncSession, now: datetime.datetime, slack: datetime.timedelta) -> int:
@@ -481,4 +505,4 @@ async def rotate_after_membership_change(
     for schedule_id in list(schedule_ids):
         schedule = await _locked(db, workspace_id, schedule_id)
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, ("x",))
-        await _materialise(db, schedule, max(next_boundary(rotation, now), schedule.rotation_start), now)
+        await materialise(db, schedule, max(next_boundary(rotation, now), schedule.rotation_start), now)

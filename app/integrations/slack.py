@@ -1,0 +1,84 @@
+"""Slack behind a small adapter: send a DM or a channel message, and say how a failure should be treated.
+
+Invariant 8: a message is resent only when its send provably failed (connection refused, 429,
+5xx). A timeout means Slack may have it already, so it is "unknown" and never resent.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+from dataclasses import dataclass
+from enum import StrEnum
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from app.config import Settings
+
+TIMEOUT_SECONDS = 10
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    TEMPORARY = "temporary"  # provably not delivered; retry later
+    PERMANENT = "failed"  # will not work however often we try
+    UNKNOWN = "unknown"  # may or may not have arrived; never resend
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    error: str | None = None
+    retry_after: float | None = None
+    channel: str | None = None
+    ts: str | None = None
+
+
+class SlackAdapter:
+    """slack-sdk's WebClient, pointed at VIGILO_SLACK_API_URL when set (tests use a local fake)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.configured = bool(settings.slack_bot_token)
+        self._client = WebClient(
+            token=settings.slack_bot_token,
+            timeout=TIMEOUT_SECONDS,
+            base_url=settings.slack_api_url or WebClient.BASE_URL,
+        )
+
+    def direct_message(self, slack_user_id: str, text: str) -> SendResult:
+        """Open (or reuse) the DM with the person, then post `text` there."""
+        opened = self._call(lambda: self._client.conversations_open(users=[slack_user_id]))
+        if opened.outcome is not Outcome.SENT or opened.channel is None:
+            # Opening a DM changes nothing visible, so even a timeout there is safe to retry.
+            return opened if opened.outcome is not Outcome.UNKNOWN else SendResult(Outcome.TEMPORARY, opened.error)
+        return self.post(opened.channel, text)
+
+    def post(self, channel: str, text: str, thread_ts: str | None = None) -> SendResult:
+        return self._call(lambda: self._client.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts))
+
+    def _call(self, call: object) -> SendResult:
+        if not self.configured:
+            return SendResult(Outcome.PERMANENT, "Slack is not configured (VIGILO_SLACK_BOT_TOKEN is unset)")
+        try:
+            response = call()  # type: ignore[operator]
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            if status == 429:
+                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                return SendResult(Outcome.TEMPORARY, "rate limited (429)", retry_after=retry_after)
+            if status >= 500:
+                return SendResult(Outcome.TEMPORARY, f"Slack answered {status}")
+            return SendResult(Outcome.PERMANENT, f"Slack refused: {exc.response.get('error', status)}")
+        except TimeoutError as exc:
+            return SendResult(Outcome.UNKNOWN, f"timed out: {exc}")
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError | socket.timeout):
+                return SendResult(Outcome.UNKNOWN, f"timed out: {exc.reason}")
+            # Refused or unreachable: the request never got there.
+            return SendResult(Outcome.TEMPORARY, f"could not connect: {exc.reason}")
+        except ConnectionError as exc:
+            return SendResult(Outcome.TEMPORARY, f"could not connect: {exc}")
+        channel = response.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else channel
+        return SendResult(Outcome.SENT, channel=channel_id, ts=response.get("ts"))

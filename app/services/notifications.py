@@ -1,0 +1,171 @@
+"""Who hears about an on-call change, what they are told, and the delivery log of each message.
+
+An event becomes one DeliveryLog row per recipient ("pending"); each row is then sent on its own
+(app/tasks/notifications.py), so a retry resends only what provably failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import DeliveryLog, OnCallSchedule, UserProfile
+from app.db.transactions import lock_row, writing
+from app.integrations.slack import Outcome, SendResult
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Message:
+    user_id: uuid.UUID
+    text: str
+
+
+def _when(raw: str, zone: str) -> str:
+    at = datetime.datetime.fromisoformat(raw)
+    return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M %Z")
+
+
+def compose(
+    name: str, payload: dict[str, Any], people: dict[uuid.UUID, UserProfile], schedules: dict[uuid.UUID, str]
+) -> list[Message]:
+    """The DMs an event sends, each in its recipient's own time zone."""
+
+    def person(key: str) -> UserProfile | None:
+        raw = payload.get(key)
+        return people.get(uuid.UUID(raw)) if raw else None
+
+    def name_of(who: UserProfile | None) -> str:
+        return who.display_name if who else "nobody"
+
+    def span(start_key: str, end_key: str, who: UserProfile) -> str:
+        return f"{_when(payload[start_key], who.time_zone)} to {_when(payload[end_key], who.time_zone)}"
+
+    actor = person("actor")
+    by = f" (changed by {actor.display_name})" if actor else ""
+    schedule = schedules.get(uuid.UUID(payload["schedule_id"])) if payload.get("schedule_id") else None
+    messages: list[Message] = []
+    if name == "oncall.handoff":
+        previous, new = person("previous_user"), person("user")
+        if new is not None:
+            text = f"You take over {schedule} on-call from {name_of(previous)}: {span('at', 'until', new)}{by}."
+            messages.append(Message(new.id, text))
+        if previous is not None:
+            text = f"You handed {schedule} on-call to {name_of(new)}: {span('at', 'until', previous)}{by}."
+            messages.append(Message(previous.id, text))
+    elif name == "oncall.override":
+        previous, new = person("previous_user"), person("user")
+        for who in dict.fromkeys(p for p in (previous, new) if p is not None):
+            if payload.get("removed"):
+                when = span("previous_start", "previous_end", who)
+                text = f"Your {schedule} override ({when}) was removed; the rotation covers it again{by}."
+            elif who is new:
+                text = f"You are on call for {schedule} {span('start', 'end', who)} (an override){by}."
+            else:
+                text = (
+                    f"Your {schedule} slot {span('previous_start', 'previous_end', who)} changed: "
+                    f"{name_of(new)} covers {span('start', 'end', who)}{by}."
+                )
+            messages.append(Message(who.id, text))
+    elif name.startswith("oncall.swap_"):
+        requester, target = person("requester"), person("target")
+        verb = {
+            "oncall.swap_requested": "proposed",
+            "oncall.swap_accepted": "accepted",
+            "oncall.swap_declined": "declined",
+            "oncall.swap_void": "void (a slot changed meanwhile)",
+        }.get(name, "changed")
+        for who in (p for p in (requester, target) if p is not None):
+            mine = span("requester_start", "requester_end", who)
+            theirs = span("target_start", "target_end", who)
+            text = (
+                f"Shift swap {verb}: {name_of(requester)} ({mine}) for {name_of(target)} ({theirs}). "
+                "See the On-call page."
+            )
+            messages.append(Message(who.id, text))
+    return messages
+
+
+async def queue_event_messages(
+    db: AsyncSession, name: str, payload: dict[str, Any], now: datetime.datetime
+) -> list[uuid.UUID]:
+    """Turn an event into pending delivery-log rows (or "skipped" ones for people without Slack)."""
+    ids = {
+        uuid.UUID(v) for k, v in payload.items() if k in {"actor", "previous_user", "user", "requester", "target"} and v
+    }
+    async with writing(db):
+        people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(ids)))} if ids else {}
+        schedule_ids = {uuid.UUID(v) for k, v in payload.items() if k.endswith("schedule_id") and v}
+        schedules = (
+            {s.id: s.name for s in await db.scalars(select(OnCallSchedule).where(OnCallSchedule.id.in_(schedule_ids)))}
+            if schedule_ids
+            else {}
+        )
+        workspace_id = uuid.UUID(payload["workspace_id"]) if payload.get("workspace_id") else None
+        pending: list[uuid.UUID] = []
+        for message in compose(name, payload, people, schedules):
+            user = people[message.user_id]
+            row = DeliveryLog(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                at=now,
+                direction="outbound",
+                channel="slack",
+                target=user.slack_user_id or user.email,
+                status="pending" if user.slack_user_id else "skipped",
+                error=None if user.slack_user_id else f"{user.display_name} has no Slack user id",
+                summary=f"[{name}] {message.text}",
+            )
+            db.add(row)
+            if user.slack_user_id:
+                pending.append(row.id)
+    return pending
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the actor should do next with a delivery row."""
+
+    done: bool
+    retry_in: float | None = None
+
+
+async def send_logged_dm(
+    db: AsyncSession,
+    log_id: uuid.UUID,
+    send: Callable[[str, str], Awaitable[SendResult]],
+    now: datetime.datetime,
+) -> Attempt:
+    """Send one pending DM and record the outcome; only a provable failure asks for a retry."""
+    async with writing(db):
+        await lock_row(db, DeliveryLog, log_id)
+        row = await db.get(DeliveryLog, log_id, populate_existing=True)
+        if row is None or row.status not in {"pending", "retrying"}:
+            return Attempt(done=True)  # sent (or given up on) by an earlier run of this message
+        row.attempts += 1
+        row.status = "sending"
+        text = row.summary.split("] ", 1)[-1]
+        target = row.target
+    # The HTTP call happens outside the transaction; "sending" marks it in flight.
+    result = await send(target, text)
+    async with writing(db):
+        row = await db.get(DeliveryLog, log_id, populate_existing=True)
+        assert row is not None
+        row.at = now
+        row.error = result.error
+        if result.outcome is Outcome.SENT:
+            row.status = "sent"
+            return Attempt(done=True)
+        if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
+            row.status = "retrying"
+            return Attempt(done=False, retry_in=result.retry_after or float(2**row.attempts))
+        row.status = "unknown" if result.outcome is Outcome.UNKNOWN else "failed"
+        return Attempt(done=True)

@@ -1,0 +1,394 @@
+"""Slot edits, override removal, hand-offs and swaps: each one locked transaction, events after commit.
+
+Permissions: admins and owners act on any slot; role members only on slots they hold (and they
+may propose swaps); viewers on nothing. Routes check the role floor, this module the ownership.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Membership, OnCallSchedule, OnCallSlot, SwapRequest, UserProfile
+from app.db.transactions import lock_row, writing
+from app.domain.layering import Interval
+from app.domain.overrides import (
+    EditRefused,
+    Event,
+    OverridePlan,
+    SlotState,
+    check_swap_slots,
+    plan_handoff,
+    plan_override_removal,
+    plan_slot_edit,
+    plan_swap,
+)
+from app.domain.roles import Role
+from app.domain.schedules import parse_instant
+from app.services.errors import Conflict, FieldError, Forbidden, NotFound
+from app.services.events import dispatch_all
+from app.services.identity import WorkspaceAccess
+from app.services.schedules import SLOT_ROLES, materialise, slot_at
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """The slots a change produced (for the API) and what was announced."""
+
+    slots: list[OnCallSlot]
+    events: tuple[Event, ...]
+
+
+def _state(slot: OnCallSlot) -> SlotState:
+    return SlotState(slot.id, slot.user_id, slot.start_time, slot.end_time, slot.is_override)
+
+
+def _refused(exc: EditRefused) -> Exception:
+    if exc.status == 409:
+        return Conflict(exc.message)
+    return FieldError.one(exc.field, exc.message)
+
+
+async def _slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: uuid.UUID | str) -> OnCallSlot:
+    try:
+        parsed = slot_id if isinstance(slot_id, uuid.UUID) else uuid.UUID(str(slot_id))
+    except ValueError:
+        raise NotFound("No such slot.") from None
+    row = (
+        await db.execute(
+            select(OnCallSlot, OnCallSchedule.workspace_id)
+            .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
+            .where(OnCallSlot.id == parsed)
+        )
+    ).first()
+    if row is None or row[1] != workspace_id:
+        raise NotFound("No such slot.")
+    return row[0]
+
+
+async def _eligible_user(db: AsyncSession, workspace_id: uuid.UUID, email: str, field: str) -> uuid.UUID:
+    user_id = await db.scalar(
+        select(UserProfile.id)
+        .join(Membership, Membership.user_id == UserProfile.id)
+        .where(
+            Membership.workspace_id == workspace_id,
+            Membership.is_active,
+            Membership.role.in_(SLOT_ROLES),
+            UserProfile.email == email.strip().lower(),
+        )
+    )
+    if user_id is None:
+        raise FieldError.one(field, f"{email} is not an active member of this workspace with role member or above.")
+    return user_id
+
+
+def _require_own(access: WorkspaceAccess, slot: OnCallSlot) -> None:
+    if not access.allows(Role.ADMIN) and slot.user_id != access.user.id:
+        raise Forbidden("Role members can only change slots they hold; ask an admin for others.")
+
+
+async def _overrides_near(
+    db: AsyncSession, schedule_id: uuid.UUID, start: datetime.datetime, end: datetime.datetime
+) -> list[SlotState]:
+    rows = await db.scalars(
+        select(OnCallSlot).where(
+            OnCallSlot.schedule_id == schedule_id,
+            OnCallSlot.is_override,
+            OnCallSlot.end_time > start,
+            OnCallSlot.start_time < end,
+        )
+    )
+    return [_state(slot) for slot in rows]
+
+
+async def _apply(
+    db: AsyncSession, schedule: OnCallSchedule, plan: OverridePlan, now: datetime.datetime
+) -> list[OnCallSlot]:
+    """Write a plan under the (held) schedule lock and lay the rotation around it."""
+    if plan.remove:
+        await db.execute(delete(OnCallSlot).where(OnCallSlot.id.in_(plan.remove)))
+    for slot_id, new_end in plan.shorten:
+        await db.execute(update(OnCallSlot).where(OnCallSlot.id == slot_id).values(end_time=new_end, updated_at=now))
+    added = [Interval(o.user, o.start, o.end) for o in plan.add]
+    if plan.relay_from is not None or added:
+        since = plan.relay_from or min(o.start for o in added)
+        await materialise(db, schedule, since, now, add_overrides=added)
+    created: list[OnCallSlot] = []
+    for override in plan.add:
+        slot = await db.scalar(
+            select(OnCallSlot).where(
+                OnCallSlot.schedule_id == schedule.id,
+                OnCallSlot.is_override,
+                OnCallSlot.start_time == override.start,
+                OnCallSlot.user_id == override.user,
+            )
+        )
+        if slot is not None:
+            created.append(slot)
+    return created
+
+
+def _with_context(events: Iterable[Event], schedule: OnCallSchedule, actor: uuid.UUID) -> tuple[Event, ...]:
+    extra: dict[str, Any] = {
+        "workspace_id": str(schedule.workspace_id),
+        "schedule_id": str(schedule.id),
+        "actor": str(actor),
+    }
+    return tuple(Event(e.name, {**e.payload, **extra}) for e in events)
+
+
+async def _locked_schedule(db: AsyncSession, schedule_id: uuid.UUID) -> OnCallSchedule:
+    await lock_row(db, OnCallSchedule, schedule_id)
+    schedule = await db.get(OnCallSchedule, schedule_id, populate_existing=True)
+    if schedule is None:
+        raise NotFound("No such schedule.")
+    return schedule
+
+
+# ---------------------------------------------------------------- operations
+
+
+async def edit_slot(
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    slot_id: uuid.UUID | str,
+    changes: dict[str, Any],
+    now: datetime.datetime,
+) -> ChangeResult:
+    """Make the slot (or the part of it given by start/end) an override for `user`."""
+    async with writing(db):
+        found = await _slot_in_workspace(db, access.workspace.id, slot_id)
+        schedule = await _locked_schedule(db, found.schedule_id)
+        slot = await db.get(OnCallSlot, found.id, populate_existing=True)
+        if slot is None:
+            raise NotFound("No such slot.")
+        _require_own(access, slot)
+        errors: dict[str, str] = {}
+        start = parse_instant(changes.get("start"), "start", errors) or slot.start_time
+        end = parse_instant(changes.get("end"), "end", errors) or slot.end_time
+        if errors:
+            raise FieldError(errors)
+        email = changes.get("user")
+        user = await _eligible_user(db, access.workspace.id, str(email), "user") if email else slot.user_id
+        overrides = await _overrides_near(db, schedule.id, min(start, slot.start_time), max(end, slot.end_time))
+        try:
+            plan = plan_slot_edit(_state(slot), user, start, end, overrides, now)
+        except EditRefused as exc:
+            raise _refused(exc) from None
+        created = await _apply(db, schedule, plan, now)
+        events = _with_context(plan.events, schedule, access.user.id)
+    await dispatch_all(events)
+    return ChangeResult(created, events)
+
+
+async def remove_override(
+    db: AsyncSession, access: WorkspaceAccess, slot_id: uuid.UUID | str, now: datetime.datetime
+) -> ChangeResult:
+    """Delete an override (admins, or its holder); the rotation covers that time again."""
+    async with writing(db):
+        found = await _slot_in_workspace(db, access.workspace.id, slot_id)
+        schedule = await _locked_schedule(db, found.schedule_id)
+        slot = await db.get(OnCallSlot, found.id, populate_existing=True)
+        if slot is None:
+            raise NotFound("No such slot.")
+        _require_own(access, slot)
+        try:
+            plan = plan_override_removal(_state(slot), now)
+        except EditRefused as exc:
+            raise _refused(exc) from None
+        await _apply(db, schedule, plan, now)
+        events = _with_context(plan.events, schedule, access.user.id)
+    await dispatch_all(events)
+    return ChangeResult([], events)
+
+
+async def hand_off(
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    schedule_id: uuid.UUID | str,
+    to_email: str,
+    at_raw: str | datetime.datetime | None,
+    now: datetime.datetime,
+) -> ChangeResult:
+    """Hand the slot covering `at` (default now) to someone else until that slot's end."""
+    errors: dict[str, str] = {}
+    at = at_raw if isinstance(at_raw, datetime.datetime) else parse_instant(at_raw, "at", errors)
+    if errors:
+        raise FieldError(errors)
+    at = at or now
+    try:
+        parsed_id = uuid.UUID(str(schedule_id))
+    except ValueError:
+        raise NotFound("No such schedule.") from None
+    async with writing(db):
+        schedule = await db.get(OnCallSchedule, parsed_id)
+        if schedule is None or schedule.workspace_id != access.workspace.id:
+            raise NotFound("No such schedule.")
+        schedule = await _locked_schedule(db, schedule.id)
+        to_user = await _eligible_user(db, access.workspace.id, to_email, "to")
+        covering = await slot_at(db, schedule.id, at)
+        if covering is not None:
+            _require_own(access, covering)
+        overrides = await _overrides_near(db, schedule.id, at, covering.end_time if covering else at)
+        try:
+            plan = plan_handoff(_state(covering) if covering else None, to_user, at, overrides, now)
+        except EditRefused as exc:
+            raise _refused(exc) from None
+        created = await _apply(db, schedule, plan, now)
+        before = await db.scalar(
+            select(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id, OnCallSlot.end_time == at)
+        )
+        events = _with_context(plan.events, schedule, access.user.id)
+    await dispatch_all(events)
+    return ChangeResult(([before] if before else []) + created, events)
+
+
+# ---------------------------------------------------------------- swaps
+
+
+@dataclass(frozen=True)
+class SwapView:
+    request: SwapRequest
+    requester: UserProfile
+    target: UserProfile
+    state: str  # pending, accepted, declined, void, expired
+
+
+def _swap_state(request: SwapRequest, now: datetime.datetime) -> str:
+    if request.status == "pending" and min(request.requester_start, request.target_start) <= now:
+        return "expired"
+    return request.status
+
+
+async def propose_swap(
+    db: AsyncSession, access: WorkspaceAccess, my_slot_id: str, their_slot_id: str, now: datetime.datetime
+) -> SwapRequest:
+    """Offer one of my future slots for one of someone else's; they accept or decline."""
+    async with writing(db):
+        mine = await _slot_in_workspace(db, access.workspace.id, my_slot_id)
+        theirs = await _slot_in_workspace(db, access.workspace.id, their_slot_id)
+        try:
+            check_swap_slots(_state(mine), _state(theirs), access.user.id, now)
+        except EditRefused as exc:
+            raise _refused(exc) from None
+        request = SwapRequest(
+            workspace_id=access.workspace.id,
+            requester_id=access.user.id,
+            target_id=theirs.user_id,
+            requester_slot_id=mine.id,
+            requester_schedule_id=mine.schedule_id,
+            requester_start=mine.start_time,
+            requester_end=mine.end_time,
+            target_slot_id=theirs.id,
+            target_schedule_id=theirs.schedule_id,
+            target_start=theirs.start_time,
+            target_end=theirs.end_time,
+            status="pending",
+        )
+        db.add(request)
+        await db.flush()
+        event = Event("oncall.swap_requested", _swap_payload(request, access.user.id))
+    await dispatch_all([event])
+    return request
+
+
+def _swap_payload(request: SwapRequest, actor: uuid.UUID) -> dict[str, Any]:
+    return {
+        "workspace_id": str(request.workspace_id),
+        "swap_id": str(request.id),
+        "requester": str(request.requester_id),
+        "target": str(request.target_id),
+        "requester_schedule_id": str(request.requester_schedule_id),
+        "requester_start": request.requester_start.isoformat(),
+        "requester_end": request.requester_end.isoformat(),
+        "target_schedule_id": str(request.target_schedule_id),
+        "target_start": request.target_start.isoformat(),
+        "target_end": request.target_end.isoformat(),
+        "status": request.status,
+        "actor": str(actor),
+    }
+
+
+async def decide_swap(
+    db: AsyncSession, access: WorkspaceAccess, swap_id: str, accept: bool, now: datetime.datetime
+) -> SwapRequest:
+    """The other person accepts (both slots become overrides, in one transaction) or declines."""
+    try:
+        parsed = uuid.UUID(swap_id)
+    except ValueError:
+        raise NotFound("No such swap request.") from None
+    async with writing(db):
+        request = await db.get(SwapRequest, parsed)
+        if request is None or request.workspace_id != access.workspace.id:
+            raise NotFound("No such swap request.")
+        if request.target_id != access.user.id:
+            raise Forbidden("Only the person asked can accept or decline this swap.")
+        # Lock both schedules in a fixed order so two swaps cannot deadlock.
+        schedules = {
+            sid: await _locked_schedule(db, sid)
+            for sid in sorted({request.requester_schedule_id, request.target_schedule_id}, key=str)
+        }
+        await db.refresh(request)
+        state = _swap_state(request, now)
+        if state != "pending":
+            raise Conflict(f"This swap request is {state}.")
+        if not accept:
+            request.status, request.decided_at = "declined", now
+            event = Event("oncall.swap_declined", _swap_payload(request, access.user.id))
+        else:
+            mine = await db.get(OnCallSlot, request.requester_slot_id, populate_existing=True)
+            theirs = await db.get(OnCallSlot, request.target_slot_id, populate_existing=True)
+            unchanged = (
+                mine is not None
+                and theirs is not None
+                and (mine.user_id, mine.start_time, mine.end_time)
+                == (request.requester_id, request.requester_start, request.requester_end)
+                and (theirs.user_id, theirs.start_time, theirs.end_time)
+                == (request.target_id, request.target_start, request.target_end)
+            )
+            if not unchanged or mine is None or theirs is None:
+                request.status, request.decided_at = "void", now
+                await db.flush()
+                event = Event("oncall.swap_void", _swap_payload(request, access.user.id))
+            else:
+                overrides = await _overrides_near(
+                    db, mine.schedule_id, mine.start_time, mine.end_time
+                ) + await _overrides_near(db, theirs.schedule_id, theirs.start_time, theirs.end_time)
+                try:
+                    first, second = plan_swap(_state(mine), _state(theirs), overrides, now)
+                except EditRefused as exc:
+                    raise _refused(exc) from None
+                await _apply(db, schedules[mine.schedule_id], first, now)
+                await _apply(db, schedules[theirs.schedule_id], second, now)
+                request.status, request.decided_at = "accepted", now
+                event = Event("oncall.swap_accepted", _swap_payload(request, access.user.id))
+    await dispatch_all([event])
+    if request.status == "void":
+        raise Conflict("One of the two slots changed since the swap was proposed, so the request is void.")
+    return request
+
+
+async def swaps_for(db: AsyncSession, access: WorkspaceAccess, now: datetime.datetime) -> list[SwapView]:
+    """Swap requests the viewer made or was asked, newest first (the last 30 days)."""
+    rows = await db.scalars(
+        select(SwapRequest)
+        .where(
+            SwapRequest.workspace_id == access.workspace.id,
+            (SwapRequest.requester_id == access.user.id) | (SwapRequest.target_id == access.user.id),
+            SwapRequest.created_at > now - datetime.timedelta(days=30),
+        )
+        .order_by(SwapRequest.created_at.desc())
+    )
+    views = []
+    for request in rows:
+        requester = await db.get(UserProfile, request.requester_id)
+        target = await db.get(UserProfile, request.target_id)
+        if requester and target:
+            views.append(SwapView(request, requester, target, _swap_state(request, now)))
+    return views
