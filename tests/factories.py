@@ -55,3 +55,10 @@ async def reload(db: AsyncSession, model: type[T], row_id: object) -> T:
     row = await db.get(model, row_id, populate_existing=True)
     assert row is not None, f"{model.__name__} {row_id} is gone"
     return row
+
+
+async def fresh(db: AsyncSession) -> AsyncSession:
+    """The test session, reset to read what others committed since (new snapshot, empty identity map)."""
+    await db.commit()
+    db.expunge_all()
+    return db
