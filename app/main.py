@@ -40,6 +40,7 @@ from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
 from app.routes.settings import SettingsPages
+from app.routes.slot_dialogs import SlotDialogs
 from app.routes.workspace import WorkspacePages
 from app.sessions import RotatingSessionBackend
 from app.tasks import broker as task_broker
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WorkspacePages,
             PeoplePages,
             OnCallPages,
+            SlotDialogs,
             ProfilePages,
             SettingsPages,
             MembersApi,

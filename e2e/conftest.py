@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.servers import FakeServer, start_fake_slack
+
 CHROMIUM = os.environ.get("VIGILO_CHROMIUM", "/usr/bin/chromium")
 DEMO_PASSWORD = "e2e-demo-password"
 
@@ -61,7 +63,15 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def slack_fake() -> Iterator[FakeServer]:
+    """The fake Slack the live server talks to (through the real slack-sdk)."""
+    server = start_fake_slack()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, slack_fake: FakeServer) -> Iterator[LiveServer]:
     """`vigilo migrate`, `vigilo demo`, `vigilo serve` on a fresh SQLite file, as `make run` does."""
     workdir = tmp_path_factory.mktemp("live")
     port = _free_port()
@@ -72,6 +82,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "VIGILO_SECRET_KEY": "e2e-secret-key-0123456789-0123456789",
         "VIGILO_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "VIGILO_SLACK_BOT_TOKEN": "xoxb-e2e",
+        "VIGILO_SLACK_SIGNING_SECRET": "e2e-signing-secret",
+        "VIGILO_SLACK_API_URL": slack_fake.url + "/api/",
     }
     env.pop("VIGILO_REDIS_URL", None)
     server = LiveServer(f"http://127.0.0.1:{port}", env)

@@ -27,6 +27,7 @@ from app.services.board import load_board
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
+from app.services.overrides import swap_choices, swaps_for
 from app.services.schedules import (
     create_schedule,
     current_slot_start,
@@ -51,6 +52,7 @@ BOARD_FRAGMENTS = {
     "oncall-highlight": "oncall/_highlight.html",
     "oncall-rows": "oncall/_rows.html",
     "oncall-handoffs": "oncall/_handoffs.html",
+    "oncall-swaps": "oncall/_swaps.html",
 }
 
 
@@ -94,10 +96,17 @@ class OnCallPages(Controller):
 
     @get("/", name="oncall", opt=VIEWER)
     async def overview(
-        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, handoffs: int = HANDOFF_PAGE
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        handoffs: int = HANDOFF_PAGE,
+        notice: str | None = None,
+        error: str | None = None,
     ) -> Template:
         now = _now()
         page = await load_board(db_session, access.workspace.id, access.user.id, now)
+        mine, theirs = await swap_choices(db_session, access, now) if access.allows(Role.MEMBER) else ([], [])
         context = {
             "access": access,
             "nav": "oncall",
@@ -109,6 +118,12 @@ class OnCallPages(Controller):
             "handoff_limit": min(max(handoffs, HANDOFF_PAGE), 1000),
             "handoff_page": HANDOFF_PAGE,
             "refresh_seconds": max(1, math.ceil(page.board.refresh_in.total_seconds())),
+            "swaps": await swaps_for(db_session, access, now),
+            "my_slots": mine,
+            "their_slots": theirs,
+            "can_swap": access.allows(Role.MEMBER),
+            "notice": notice,
+            "error": error,
         }
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
         return Template(fragment or "oncall/index.html", context=context)
@@ -225,7 +240,11 @@ class OnCallPages(Controller):
                 )
             )
         view = await describe(db_session, schedule)
+        board = await load_board(db_session, access.workspace.id, access.user.id, now)
         context = {
+            "board": board.board,
+            "people": board.people,
+            "refresh_seconds": max(1, math.ceil(board.board.refresh_in.total_seconds())),
             "access": access,
             "nav": "oncall",
             "view": view,
@@ -239,6 +258,7 @@ class OnCallPages(Controller):
             "this_week": _week_start(now.astimezone(zone).date()).isoformat(),
             "now": now,
             "is_admin": access.allows(Role.ADMIN),
+            "can_edit": access.allows(Role.MEMBER),
             "current_start": (await current_slot_start(db_session, schedule.id, now)).astimezone(zone),
             "notice": notice,
             "error": error,

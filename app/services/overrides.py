@@ -55,7 +55,7 @@ def _refused(exc: EditRefused) -> Exception:
     return FieldError.one(exc.field, exc.message)
 
 
-async def _slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: uuid.UUID | str) -> OnCallSlot:
+async def slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: uuid.UUID | str) -> OnCallSlot:
     try:
         parsed = slot_id if isinstance(slot_id, uuid.UUID) else uuid.UUID(str(slot_id))
     except ValueError:
@@ -163,7 +163,7 @@ async def edit_slot(
 ) -> ChangeResult:
     """Make the slot (or the part of it given by start/end) an override for `user`."""
     async with writing(db):
-        found = await _slot_in_workspace(db, access.workspace.id, slot_id)
+        found = await slot_in_workspace(db, access.workspace.id, slot_id)
         schedule = await _locked_schedule(db, found.schedule_id)
         slot = await db.get(OnCallSlot, found.id, populate_existing=True)
         if slot is None:
@@ -192,7 +192,7 @@ async def remove_override(
 ) -> ChangeResult:
     """Delete an override (admins, or its holder); the rotation covers that time again."""
     async with writing(db):
-        found = await _slot_in_workspace(db, access.workspace.id, slot_id)
+        found = await slot_in_workspace(db, access.workspace.id, slot_id)
         schedule = await _locked_schedule(db, found.schedule_id)
         slot = await db.get(OnCallSlot, found.id, populate_existing=True)
         if slot is None:
@@ -271,8 +271,8 @@ async def propose_swap(
 ) -> SwapRequest:
     """Offer one of my future slots for one of someone else's; they accept or decline."""
     async with writing(db):
-        mine = await _slot_in_workspace(db, access.workspace.id, my_slot_id)
-        theirs = await _slot_in_workspace(db, access.workspace.id, their_slot_id)
+        mine = await slot_in_workspace(db, access.workspace.id, my_slot_id)
+        theirs = await slot_in_workspace(db, access.workspace.id, their_slot_id)
         try:
             check_swap_slots(_state(mine), _state(theirs), access.user.id, now)
         except EditRefused as exc:
@@ -392,3 +392,27 @@ async def swaps_for(db: AsyncSession, access: WorkspaceAccess, now: datetime.dat
         if requester and target:
             views.append(SwapView(request, requester, target, _swap_state(request, now)))
     return views
+
+
+async def swap_choices(
+    db: AsyncSession, access: WorkspaceAccess, now: datetime.datetime
+) -> tuple[list[tuple[OnCallSlot, str]], list[tuple[OnCallSlot, UserProfile, str]]]:
+    """My future slots, and other people's, in the next 8 weeks (for the swap form)."""
+    rows = (
+        await db.execute(
+            select(OnCallSlot, UserProfile, OnCallSchedule.name)
+            .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
+            .join(UserProfile, UserProfile.id == OnCallSlot.user_id)
+            .where(
+                OnCallSchedule.workspace_id == access.workspace.id,
+                OnCallSchedule.is_active,
+                OnCallSlot.start_time > now,
+                OnCallSlot.start_time < now + datetime.timedelta(weeks=8),
+            )
+            .order_by(OnCallSlot.start_time)
+            .limit(400)
+        )
+    ).all()
+    mine = [(slot, name) for slot, user, name in rows if user.id == access.user.id]
+    theirs = [(slot, user, name) for slot, user, name in rows if user.id != access.user.id]
+    return mine, theirs

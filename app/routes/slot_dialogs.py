@@ -1,0 +1,248 @@
+"""The calendar's dialogs: edit a slot (override), remove an override, hand off, propose and answer swaps.
+
+Each dialog is a small form. Opened with HTMX it is a fragment shown over the page, and a save
+answers with the `oncall-changed` event so the calendar and the on-call board refresh in place;
+without JavaScript the same URL is a page and a save redirects back to the calendar.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Response, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
+from app.domain.roles import Role
+from app.routes.access import provide_access
+from app.routes.events import ONCALL_CHANGED
+from app.routes.forms import field
+from app.services.errors import Conflict, FieldError, Forbidden
+from app.services.identity import WorkspaceAccess
+from app.services.memberships import slot_holders
+from app.services.overrides import (
+    decide_swap,
+    edit_slot,
+    hand_off,
+    propose_swap,
+    remove_override,
+    slot_in_workspace,
+)
+from app.services.schedules import get_schedule, slot_at
+
+MEMBER = {"role": Role.MEMBER}
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _zone(access: WorkspaceAccess) -> ZoneInfo:
+    return ZoneInfo(access.user.time_zone)
+
+
+def _to_instant(raw: str, zone: ZoneInfo) -> str | None:
+    """A datetime-local value read in the viewer's zone, as ISO with offset (bad input passes through)."""
+    if not raw:
+        return None
+    try:
+        local = datetime.datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    return (local if local.tzinfo else local.replace(tzinfo=zone)).isoformat()
+
+
+def _calendar_url(access: WorkspaceAccess, schedule_id: object) -> str:
+    return f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}"
+
+
+def _saved(request: HTMXRequest, back: str, message: str) -> Response[Any]:
+    if request.htmx:
+        # An empty dialog container; the calendar and board refresh on the event.
+        return Response("", status_code=200, headers={"HX-Trigger": ONCALL_CHANGED}, media_type="text/html")
+    return Redirect(f"{back}?notice={message}", status_code=303)
+
+
+class SlotDialogs(Controller):
+    path = "/ws/{slug:str}/oncall"
+    dependencies = {"access": Provide(provide_access)}
+
+    async def _slot_dialog(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        slot: OnCallSlot,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        zone = _zone(access)
+        schedule = await db_session.get(OnCallSchedule, slot.schedule_id)
+        holder = await db_session.get(UserProfile, slot.user_id)
+        form = form or {
+            "user": holder.email if holder else "",
+            "start": slot.start_time.astimezone(zone).strftime(LOCAL_INPUT),
+            "end": slot.end_time.astimezone(zone).strftime(LOCAL_INPUT),
+        }
+        return Template(
+            "oncall/slot_dialog.html" if request.htmx else "oncall/slot_page.html",
+            context={
+                "access": access,
+                "nav": "oncall",
+                "slot": slot,
+                "schedule": schedule,
+                "holder": holder,
+                "people": await slot_holders(db_session, access.workspace.id),
+                "form": form,
+                "errors": errors or {},
+                "zone": zone,
+                "can_remove": slot.is_override,
+            },
+            status_code=status_code,
+        )
+
+    async def _slot(self, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str) -> OnCallSlot:
+        return await slot_in_workspace(db_session, access.workspace.id, slot_id)
+
+    @get("/slots/{slot_id:str}/edit", name="slot_edit", opt=MEMBER)
+    async def edit_form(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str
+    ) -> Template:
+        slot = await self._slot(db_session, access, slot_id)
+        if not access.allows(Role.ADMIN) and slot.user_id != access.user.id:
+            raise Forbidden("Role members can only change slots they hold; ask an admin for others.")
+        return await self._slot_dialog(request, db_session, access, slot)
+
+    @post("/slots/{slot_id:str}", name="slot_save", opt=MEMBER, status_code=200)
+    async def save(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str, data: FormData
+    ) -> Response[Any]:
+        slot = await self._slot(db_session, access, slot_id)
+        zone = _zone(access)
+        form = {k: field(data, k) for k in ("user", "start", "end")}
+        # A bound left as shown (to the minute) means "unchanged", not "at that exact minute".
+        shown = {
+            "start": slot.start_time.astimezone(zone).strftime(LOCAL_INPUT),
+            "end": slot.end_time.astimezone(zone).strftime(LOCAL_INPUT),
+        }
+        changes: dict[str, Any] = {"user": form["user"]}
+        for bound in ("start", "end"):
+            if form[bound] != shown[bound]:
+                changes[bound] = _to_instant(form[bound], zone)
+        back = _calendar_url(access, slot.schedule_id)
+        try:
+            await edit_slot(db_session, access, slot.id, changes, _now())
+        except FieldError as exc:
+            return await self._slot_dialog(request, db_session, access, slot, form, exc.errors, status_code=422)
+        except Conflict as exc:
+            return await self._slot_dialog(request, db_session, access, slot, form, {"start": str(exc)}, 409)
+        return _saved(request, back, "Saved")
+
+    @post("/slots/{slot_id:str}/remove", name="slot_remove", opt=MEMBER, status_code=200)
+    async def remove(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str
+    ) -> Response[Any]:
+        slot = await self._slot(db_session, access, slot_id)
+        back = _calendar_url(access, slot.schedule_id)
+        try:
+            await remove_override(db_session, access, slot.id, _now())
+        except FieldError as exc:
+            return await self._slot_dialog(request, db_session, access, slot, None, exc.errors, status_code=422)
+        return _saved(request, back, "Override removed")
+
+    # ------------------------------------------------------------ hand-off
+
+    async def _handoff_dialog(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        schedule: OnCallSchedule,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        zone = _zone(access)
+        now = _now()
+        current = await slot_at(db_session, schedule.id, now)
+        holder = await db_session.get(UserProfile, current.user_id) if current else None
+        return Template(
+            "oncall/handoff_dialog.html" if request.htmx else "oncall/handoff_page.html",
+            context={
+                "access": access,
+                "nav": "oncall",
+                "schedule": schedule,
+                "current": current,
+                "holder": holder,
+                "people": await slot_holders(db_session, access.workspace.id),
+                "form": form or {"to": "", "at": now.astimezone(zone).strftime(LOCAL_INPUT)},
+                "errors": errors or {},
+                "zone": zone,
+            },
+            status_code=status_code,
+        )
+
+    @get("/schedules/{schedule_id:str}/handoff", name="handoff_form", opt=MEMBER)
+    async def handoff_form(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str
+    ) -> Template:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        return await self._handoff_dialog(request, db_session, access, schedule)
+
+    @post("/schedules/{schedule_id:str}/handoff", name="handoff_save", opt=MEMBER, status_code=200)
+    async def handoff(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: FormData
+    ) -> Response[Any]:
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        form = {k: field(data, k) for k in ("to", "at")}
+        at = _to_instant(form["at"], _zone(access))
+        now = _now()
+        if at is not None:
+            try:
+                # A time typed this very minute means "now", not "a few seconds ago".
+                parsed = datetime.datetime.fromisoformat(at)
+                if now - datetime.timedelta(minutes=1) < parsed <= now:
+                    at = None
+            except ValueError:
+                pass
+        try:
+            await hand_off(db_session, access, schedule.id, form["to"], at, now)
+        except FieldError as exc:
+            return await self._handoff_dialog(request, db_session, access, schedule, form, exc.errors, 422)
+        except Conflict as exc:
+            return await self._handoff_dialog(request, db_session, access, schedule, form, {"at": str(exc)}, 409)
+        return _saved(request, _calendar_url(access, schedule.id), "Handed off")
+
+    # ------------------------------------------------------------ swaps
+
+    @post("/swaps", name="swap_propose", opt=MEMBER, status_code=303)
+    async def propose(self, db_session: AsyncSession, access: WorkspaceAccess, data: FormData) -> Redirect:
+        back = f"/ws/{access.workspace.slug}/oncall/"
+        try:
+            await propose_swap(db_session, access, field(data, "slot"), field(data, "their_slot"), _now())
+        except FieldError as exc:
+            return Redirect(f"{back}?error={'; '.join(exc.errors.values())}", status_code=303)
+        return Redirect(f"{back}?notice=Swap proposed", status_code=303)
+
+    @post("/swaps/{swap_id:str}/{decision:str}", name="swap_decide", opt=MEMBER, status_code=303)
+    async def decide(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, swap_id: str, decision: str
+    ) -> Response[Any]:
+        back = f"/ws/{access.workspace.slug}/oncall/"
+        if decision not in {"accept", "decline"}:
+            return Redirect(f"{back}?error=Unknown decision", status_code=303)
+        try:
+            await decide_swap(db_session, access, swap_id, decision == "accept", _now())
+        except Conflict as exc:
+            return Redirect(f"{back}?error={exc}", status_code=303)
+        return _saved(request, back.rstrip("/"), "Swap accepted" if decision == "accept" else "Swap declined")
