@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.fakes.servers import FakeServer, start_fake_slack
 
@@ -113,3 +116,28 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, slack_fake: FakeServer
         process.kill()
     log.close()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def api_call(
+    server: LiveServer, method: str, path: str, body: dict[str, Any] | None = None, as_email: str = "admin@example.com"
+) -> Any:
+    """Call the demo workspace's JSON API with a fresh token of `as_email`."""
+    issued = server.vigilo("create-token", "--workspace", "demo", "--email", as_email)
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/ws/demo{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {issued.strip().splitlines()[-1]}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def log_in(page: Page, server: LiveServer, email: str) -> None:
+    """Log in through the form as a demo person (fresh cookies first)."""
+    page.context.clear_cookies()
+    page.goto(server.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/ws/demo/?$"))

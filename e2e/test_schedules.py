@@ -7,15 +7,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import DEMO_PASSWORD, LiveServer
-
-
-def log_in(page: Page, server: LiveServer, email: str) -> None:
-    page.goto(server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/ws/demo/?$"))
+from e2e.conftest import LiveServer, log_in
 
 
 def test_admin_creates_a_weekly_schedule_and_sees_eight_weeks_in_order(page: Page, live_server: LiveServer) -> None:

@@ -4,15 +4,10 @@ a viewer without edit controls, and a swap traded between two members."""
 from __future__ import annotations
 
 import datetime
-import json
-import re
-import urllib.error
-import urllib.request
-from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import DEMO_PASSWORD, LiveServer
+from e2e.conftest import LiveServer, api_call, log_in
 from tests.fakes.servers import FakeServer
 
 NAMES = {
@@ -23,34 +18,13 @@ NAMES = {
 }
 
 
-def api(server: LiveServer, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    issued = server.vigilo("create-token", "--workspace", "demo", "--email", "admin@example.com")
-    request = urllib.request.Request(
-        f"{server.url}/api/v1/ws/demo{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {issued.strip().splitlines()[-1]}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
-
-
 def schedule_id(server: LiveServer, name: str) -> str:
-    return next(s["id"] for s in api(server, "GET", "/schedules") if s["name"] == name)
-
-
-def log_in(page: Page, server: LiveServer, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto(server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/ws/demo/?$"))
+    return next(s["id"] for s in api_call(server, "GET", "/schedules") if s["name"] == name)
 
 
 def test_admin_overrides_the_current_slot_and_the_highlight_follows(page: Page, live_server: LiveServer) -> None:
     sid = schedule_id(live_server, "Database — primary")
-    current = api(live_server, "GET", f"/schedules/{sid}/oncall")["primary"]["email"]
+    current = api_call(live_server, "GET", f"/schedules/{sid}/oncall")["primary"]["email"]
     newcomer = next(email for email in NAMES if email != current)
     log_in(page, live_server, "admin@example.com")
     page.goto(f"{live_server.url}/ws/demo/oncall/schedules/{sid}")
@@ -72,10 +46,10 @@ def test_member_hands_off_their_shift_and_both_get_a_dm(
     page: Page, live_server: LiveServer, slack_fake: FakeServer
 ) -> None:
     sid = schedule_id(live_server, "Platform — primary")
-    holder = api(live_server, "GET", f"/schedules/{sid}/oncall")["primary"]["email"]
+    holder = api_call(live_server, "GET", f"/schedules/{sid}/oncall")["primary"]["email"]
     if holder == "admin@example.com" or holder not in NAMES:  # keep the test about a role member
         holder = "alice@example.com"
-        api(live_server, "POST", f"/schedules/{sid}/handoff", {"to": holder})
+        api_call(live_server, "POST", f"/schedules/{sid}/handoff", {"to": holder})
     receiver = next(email for email in NAMES if email != holder)
     posted_before = len(slack_fake.calls("chat.postMessage"))
     log_in(page, live_server, holder)
@@ -102,7 +76,7 @@ def test_member_hands_off_their_shift_and_both_get_a_dm(
 
 def test_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(page: Page, live_server: LiveServer) -> None:
     sid = schedule_id(live_server, "Platform — primary")
-    slot = api(live_server, "GET", f"/schedules/{sid}/oncall")["slot"]["id"]
+    slot = api_call(live_server, "GET", f"/schedules/{sid}/oncall")["slot"]["id"]
     log_in(page, live_server, "viewer@example.com")
     page.goto(f"{live_server.url}/ws/demo/oncall/schedules/{sid}")
     expect(page.locator("td.edit")).to_have_count(0)
@@ -113,13 +87,13 @@ def test_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(page: Page, l
         form={"user": "viewer@example.com", "start": "", "end": "", "_csrf_token": token or ""},
     )
     assert response.status == 403
-    assert api(live_server, "GET", f"/schedules/{sid}/oncall")["slot"]["id"] == slot
+    assert api_call(live_server, "GET", f"/schedules/{sid}/oncall")["slot"]["id"] == slot
 
 
 def test_members_trade_slots_through_a_swap(page: Page, live_server: LiveServer) -> None:
     sid = schedule_id(live_server, "Database — primary")
     now = datetime.datetime.now(datetime.UTC)
-    slots = api(
+    slots = api_call(
         live_server,
         "GET",
         f"/schedules/{sid}/slots?start={(now + datetime.timedelta(days=2)).isoformat().replace('+00:00', 'Z')}&end={(now + datetime.timedelta(days=12)).isoformat().replace('+00:00', 'Z')}",
@@ -139,7 +113,7 @@ def test_members_trade_slots_through_a_swap(page: Page, live_server: LiveServer)
     expect(page.locator("li.swap.accepted")).to_have_count(1)
     after = {
         s["start"]: s
-        for s in api(
+        for s in api_call(
             live_server,
             "GET",
             f"/schedules/{sid}/slots?start={carol['start'].replace('+00:00', 'Z')}&end={bob['end'].replace('+00:00', 'Z')}",

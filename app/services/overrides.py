@@ -151,6 +151,19 @@ async def _locked_schedule(db: AsyncSession, schedule_id: uuid.UUID) -> OnCallSc
     return schedule
 
 
+async def _locked_own_slot(
+    db: AsyncSession, access: WorkspaceAccess, slot_id: uuid.UUID | str
+) -> tuple[OnCallSchedule, OnCallSlot]:
+    """The slot, re-read under its schedule's lock, after checking the caller may change it."""
+    found = await slot_in_workspace(db, access.workspace.id, slot_id)
+    schedule = await _locked_schedule(db, found.schedule_id)
+    slot = await db.get(OnCallSlot, found.id, populate_existing=True)
+    if slot is None:
+        raise NotFound("No such slot.")
+    _require_own(access, slot)
+    return schedule, slot
+
+
 # ---------------------------------------------------------------- operations
 
 
@@ -163,12 +176,7 @@ async def edit_slot(
 ) -> ChangeResult:
     """Make the slot (or the part of it given by start/end) an override for `user`."""
     async with writing(db):
-        found = await slot_in_workspace(db, access.workspace.id, slot_id)
-        schedule = await _locked_schedule(db, found.schedule_id)
-        slot = await db.get(OnCallSlot, found.id, populate_existing=True)
-        if slot is None:
-            raise NotFound("No such slot.")
-        _require_own(access, slot)
+        schedule, slot = await _locked_own_slot(db, access, slot_id)
         errors: dict[str, str] = {}
         start = parse_instant(changes.get("start"), "start", errors) or slot.start_time
         end = parse_instant(changes.get("end"), "end", errors) or slot.end_time
@@ -192,12 +200,7 @@ async def remove_override(
 ) -> ChangeResult:
     """Delete an override (admins, or its holder); the rotation covers that time again."""
     async with writing(db):
-        found = await slot_in_workspace(db, access.workspace.id, slot_id)
-        schedule = await _locked_schedule(db, found.schedule_id)
-        slot = await db.get(OnCallSlot, found.id, populate_existing=True)
-        if slot is None:
-            raise NotFound("No such slot.")
-        _require_own(access, slot)
+        schedule, slot = await _locked_own_slot(db, access, slot_id)
         try:
             plan = plan_override_removal(_state(slot), now)
         except EditRefused as exc:
