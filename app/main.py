@@ -30,12 +30,14 @@ from litestar.template.config import TemplateConfig
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
+from app.routes.api.incidents import IncidentsApi
 from app.routes.api.members import MembersApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.api.slots import SlotsApi
 from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.formatting import install_filters
+from app.routes.incidents import IncidentPages
 from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
@@ -118,11 +120,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PeoplePages,
             OnCallPages,
             SlotDialogs,
+            IncidentPages,
             ProfilePages,
             SettingsPages,
             MembersApi,
             SchedulesApi,
             SlotsApi,
+            IncidentsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],

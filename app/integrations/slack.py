@@ -57,6 +57,13 @@ class SlackAdapter:
     def post(self, channel: str, text: str, thread_ts: str | None = None) -> SendResult:
         return self._call(lambda: self._client.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts))
 
+    def add_reaction(self, channel: str, ts: str, name: str) -> SendResult:
+        """React to a message (the ack and decline buttons of an incident post)."""
+        result = self._call(lambda: self._client.reactions_add(channel=channel, timestamp=ts, name=name))
+        if result.outcome is Outcome.PERMANENT and result.error and "already_reacted" in result.error:
+            return SendResult(Outcome.SENT)
+        return result
+
     def _call(self, call: object) -> SendResult:
         if not self.configured:
             return SendResult(Outcome.PERMANENT, "Slack is not configured (VIGILO_SLACK_BOT_TOKEN is unset)")

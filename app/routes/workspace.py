@@ -1,4 +1,4 @@
-"""Workspace pages: home and Incidents (filled by the paging issue)."""
+"""The workspace home: where you stand and your own on-call duty."""
 
 from __future__ import annotations
 
@@ -36,7 +36,3 @@ class WorkspacePages(Controller):
                 "zone": ZoneInfo(access.user.time_zone),
             },
         )
-
-    @get("/incidents", name="ws_incidents", opt=VIEWER)
-    async def incidents(self, access: WorkspaceAccess) -> Template:
-        return Template("workspace/incidents.html", context={"access": access, "nav": "incidents"})

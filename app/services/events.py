@@ -1,7 +1,8 @@
-"""Handing domain events to the background after the transaction that caused them committed.
+"""Handing work to the background after the transaction that caused it committed.
 
-Services call `dispatch_event`; the task layer plugs in the sender at start-up (it enqueues a
-Dramatiq message), so no service imports the broker and no request makes an outbound HTTP call.
+Services name the actor ("paging.escalate") and its arguments; the task layer plugs in the sender at
+start-up (it enqueues a Dramatiq message). So no service imports the broker, and no request makes an
+outbound HTTP call itself.
 """
 
 from __future__ import annotations
@@ -14,22 +15,27 @@ from typing import Any
 from app.domain.overrides import Event
 
 logger = logging.getLogger(__name__)
-EventSender = Callable[[str, dict[str, Any]], None]
-_sender: list[EventSender] = []
+JobSender = Callable[[str, tuple[Any, ...], int | None], None]
+_sender: list[JobSender] = []
 
 
-def set_event_sender(sender: EventSender) -> None:
-    """Install the function that enqueues an event (app/tasks/broker.py does this)."""
+def set_job_sender(sender: JobSender) -> None:
+    """Install the function that enqueues a job (app/tasks/registry.py does this)."""
     _sender[:] = [sender]
 
 
-async def dispatch_event(name: str, payload: dict[str, Any]) -> None:
-    """Enqueue one event; call only after the change it describes has committed."""
+async def enqueue(actor_name: str, *args: Any, delay_ms: int | None = None) -> None:
+    """Enqueue one job; call only after the change it acts on has committed."""
     if not _sender:
-        logger.warning("no event sender configured; dropped %s", name)
+        logger.warning("no job sender configured; dropped %s", actor_name)
         return
     # Sending to Redis is blocking I/O.
-    await asyncio.to_thread(_sender[0], name, payload)
+    await asyncio.to_thread(_sender[0], actor_name, args, delay_ms)
+
+
+async def dispatch_event(name: str, payload: dict[str, Any]) -> None:
+    """Announce an on-call event (DMs to the people it concerns)."""
+    await enqueue("notifications.deliver_event", name, payload)
 
 
 async def dispatch_all(events: Sequence[Event]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,11 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, OnCallSchedule, UserProfile
-from app.db.transactions import lock_row, writing
-from app.integrations.slack import Outcome, SendResult
-
-MAX_ATTEMPTS = 5
+from app.db.models import OnCallSchedule, UserProfile
+from app.db.transactions import writing
+from app.services.deliveries import queue_delivery
 
 
 @dataclass(frozen=True)
@@ -113,59 +110,15 @@ async def queue_event_messages(
         pending: list[uuid.UUID] = []
         for message in compose(name, payload, people, schedules):
             user = people[message.user_id]
-            row = DeliveryLog(
-                id=uuid.uuid4(),
+            row = queue_delivery(
+                db,
                 workspace_id=workspace_id,
-                at=now,
-                direction="outbound",
                 channel="slack",
-                target=user.slack_user_id or user.email,
-                status="pending" if user.slack_user_id else "skipped",
-                error=None if user.slack_user_id else f"{user.display_name} has no Slack user id",
-                summary=f"[{name}] {message.text}",
+                target=user.slack_user_id,
+                text=message.text,
+                now=now,
+                missing=f"{user.display_name} has no Slack user id ({name})",
             )
-            db.add(row)
             if user.slack_user_id:
                 pending.append(row.id)
     return pending
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What the actor should do next with a delivery row."""
-
-    done: bool
-    retry_in: float | None = None
-
-
-async def send_logged_dm(
-    db: AsyncSession,
-    log_id: uuid.UUID,
-    send: Callable[[str, str], Awaitable[SendResult]],
-    now: datetime.datetime,
-) -> Attempt:
-    """Send one pending DM and record the outcome; only a provable failure asks for a retry."""
-    async with writing(db):
-        await lock_row(db, DeliveryLog, log_id)
-        row = await db.get(DeliveryLog, log_id, populate_existing=True)
-        if row is None or row.status not in {"pending", "retrying"}:
-            return Attempt(done=True)  # sent (or given up on) by an earlier run of this message
-        row.attempts += 1
-        row.status = "sending"
-        text = row.summary.split("] ", 1)[-1]
-        target = row.target
-    # The HTTP call happens outside the transaction; "sending" marks it in flight.
-    result = await send(target, text)
-    async with writing(db):
-        row = await db.get(DeliveryLog, log_id, populate_existing=True)
-        assert row is not None
-        row.at = now
-        row.error = result.error
-        if result.outcome is Outcome.SENT:
-            row.status = "sent"
-            return Attempt(done=True)
-        if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
-            row.status = "retrying"
-            return Attempt(done=False, retry_in=result.retry_after or float(2**row.attempts))
-        row.status = "unknown" if result.outcome is Outcome.UNKNOWN else "failed"
-        return Attempt(done=True)

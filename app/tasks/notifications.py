@@ -1,4 +1,7 @@
-"""Actors that tell people about on-call changes (Slack DMs). They take ids and are safe to run twice."""
+"""Actors that send what the delivery log queued: DMs about on-call changes, and incident pages.
+
+They take ids, lock the row and re-check it, so running one twice sends nothing twice.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +12,47 @@ from typing import Any
 
 import dramatiq
 
-from app.integrations.slack import SendResult, SlackAdapter
-from app.services.notifications import queue_event_messages, send_logged_dm
+from app.integrations.slack import Outcome, SendResult, SlackAdapter
+from app.integrations.twilio_sms import SmsAdapter
+from app.services.deliveries import Outgoing, send_logged
+from app.services.incidents import after_incident_post, log_reaction, thread_of
+from app.services.notifications import queue_event_messages
 from app.tasks.context import task_session, task_settings
 
 
 @dramatiq.actor(actor_name="notifications.deliver_event", queue_name="notifications", max_retries=3)
 async def deliver_event(name: str, payload: dict[str, Any]) -> None:
-    """Expand an event into one delivery row per recipient, then send each on its own."""
+    """Expand an on-call event into one delivery row per recipient, then send each on its own."""
     async with task_session() as db:
         pending = await queue_event_messages(db, name, payload, datetime.datetime.now(datetime.UTC))
     for log_id in pending:
-        await asyncio.to_thread(send_dm.send, str(log_id))
+        await asyncio.to_thread(deliver.send, str(log_id))
 
 
-@dramatiq.actor(actor_name="notifications.send_dm", queue_name="notifications", max_retries=0)
-async def send_dm(log_id: str) -> None:
-    """Send one logged DM; a provable failure is retried later, a timeout is never resent."""
-    slack = SlackAdapter(task_settings())
+@dramatiq.actor(actor_name="notifications.deliver", queue_name="notifications", max_retries=0)
+async def deliver(log_id: str) -> None:
+    """Send one logged message (DM, incident-channel post or SMS); retry only a provable failure."""
+    settings = task_settings()
+    slack, sms = SlackAdapter(settings), SmsAdapter(settings)
 
-    async def send(target: str, text: str) -> SendResult:
-        return await asyncio.to_thread(slack.direct_message, target, text)
+    async def send(out: Outgoing) -> SendResult:
+        if out.channel == "sms":
+            return await asyncio.to_thread(sms.send, out.target, out.text)
+        if out.channel == "slack_post":
+            async with task_session() as db:
+                thread = await thread_of(db, out.incident_id)
+            return await asyncio.to_thread(slack.post, out.target, out.text, thread)
+        return await asyncio.to_thread(slack.direct_message, out.target, out.text)
 
+    now = datetime.datetime.now(datetime.UTC)
     async with task_session() as db:
-        attempt = await send_logged_dm(db, uuid.UUID(log_id), send, datetime.datetime.now(datetime.UTC))
+        attempt = await send_logged(db, uuid.UUID(log_id), send, now)
+        result, out = attempt.result, attempt.outgoing
+        if out is not None and result is not None and result.outcome is Outcome.SENT and out.channel == "slack_post":
+            # The incident's first post gets the ack and decline reactions people click.
+            react = await after_incident_post(db, out.incident_id, result.channel, result.ts, now)
+            for name in react:
+                outcome = await asyncio.to_thread(slack.add_reaction, result.channel or "", result.ts or "", name)
+                await log_reaction(db, out.incident_id, name, outcome, now)
     if not attempt.done and attempt.retry_in is not None:
-        delay_ms = int(attempt.retry_in * 1000)
-        await asyncio.to_thread(send_dm.send_with_options, args=(log_id,), delay=delay_ms)
+        await asyncio.to_thread(deliver.send_with_options, args=(log_id,), delay=int(attempt.retry_in * 1000))

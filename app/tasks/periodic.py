@@ -3,6 +3,7 @@ whose lease it wins, so with any number of processes each job runs once per inte
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import threading
@@ -14,9 +15,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.housekeeping import purge_expired_rows
+from app.services.incidents import overdue_page_ids
 from app.services.periodic import claim
 from app.services.schedules import extend_all
 from app.tasks.context import task_session
+from app.tasks.paging import escalate
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 15.0
@@ -28,11 +31,18 @@ async def _extend_rotations(db: AsyncSession, now: datetime.datetime) -> None:
         logger.info("extended rotations: %d slots written", written)
 
 
+async def _sweep_pages(db: AsyncSession, now: datetime.datetime) -> None:
+    # Deadlines whose wake-up message was lost (worker killed, Redis flushed): wake them again.
+    for page_id in await overdue_page_ids(db, now):
+        await asyncio.to_thread(escalate.send, str(page_id))
+
+
 async def _purge_expired(db: AsyncSession, now: datetime.datetime) -> None:
     await purge_expired_rows(db, now)
 
 
 JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.datetime], Awaitable[None]]], ...] = (
+    ("paging.sweep_overdue", datetime.timedelta(seconds=TICK_SECONDS), _sweep_pages),
     ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
     ("maintenance.purge_expired", datetime.timedelta(hours=1), _purge_expired),
 )

@@ -6,14 +6,15 @@ from typing import Any
 
 import dramatiq
 
-from app.services.events import set_event_sender
-from app.tasks import maintenance, notifications, periodic
+from app.services.events import set_job_sender
+from app.tasks import maintenance, notifications, paging, periodic
 
 ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     maintenance.purge_expired,
     periodic.tick,
     notifications.deliver_event,
-    notifications.send_dm,
+    notifications.deliver,
+    paging.escalate,
 )
 
 
@@ -23,8 +24,8 @@ def bind_actors(broker: dramatiq.Broker) -> None:
     for actor in ACTORS:
         actor.broker = broker
         broker.declare_actor(actor)
-    set_event_sender(_send_event)
+    set_job_sender(lambda name, args, delay: _send_job(broker, name, args, delay))
 
 
-def _send_event(name: str, payload: dict[str, Any]) -> None:
-    notifications.deliver_event.send(name, payload)
+def _send_job(broker: dramatiq.Broker, actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
+    broker.get_actor(actor_name).send_with_options(args=args, delay=delay_ms)

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 from app.db.models import Membership, OnCallSlot, UserProfile
+from app.services.incidents import IncidentView
 from app.services.schedules import OnCall, ScheduleView
 
 
@@ -76,4 +77,33 @@ def oncall_view(oncall: OnCall) -> dict[str, Any]:
             "is_override": slot.is_override,
         },
         "escalation_to": user_view(oncall.backup),
+    }
+
+
+def incident_view(view: IncidentView) -> dict[str, Any]:
+    incident = view.incident
+    return {
+        "id": str(incident.id),
+        "number": incident.number,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "schedule_id": str(incident.schedule_id) if incident.schedule_id else None,
+        "created_at": instant(incident.created_at),
+        "responders": [
+            {"user": user_view(user), "role": r.role, "source": r.source, "joined_at": instant(r.joined_at)}
+            for r, user in view.responders
+        ],
+        "pages": [
+            {
+                "id": str(page.id),
+                "user": user_view(user),
+                "step": page.step,
+                "status": page.status,
+                "sent_at": instant(page.sent_at),
+                "deadline": instant(page.deadline),
+            }
+            for page, user in view.pages
+        ],
+        "timeline": [{"at": instant(e.at), "kind": e.kind, "message": e.message} for e in view.timeline],
     }

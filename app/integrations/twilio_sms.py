@@ -1,0 +1,49 @@
+"""Twilio SMS behind a small adapter, classifying failures like the Slack one (invariant 8)."""
+
+from __future__ import annotations
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.config import Settings
+from app.integrations.slack import Outcome, SendResult
+
+TIMEOUT_SECONDS = 10
+
+
+class SmsAdapter:
+    """The real twilio client, pointed at VIGILO_TWILIO_API_URL when set (tests use a local fake)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.configured = bool(
+            settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number
+        )
+        self._from = settings.twilio_from_number or ""
+        self._client = Client(
+            settings.twilio_account_sid or "AC-unset",
+            settings.twilio_auth_token or "unset",
+            http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS),
+        )
+        if settings.twilio_api_url:
+            self._client.api.base_url = settings.twilio_api_url.rstrip("/")
+
+    def send(self, to: str, body: str) -> SendResult:
+        if not self.configured:
+            return SendResult(Outcome.PERMANENT, "Twilio is not configured (VIGILO_TWILIO_* settings are unset)")
+        try:
+            message = self._client.messages.create(to=to, from_=self._from, body=body)
+        except TwilioRestException as exc:
+            if exc.status == 429:
+                return SendResult(Outcome.TEMPORARY, "rate limited (429)", retry_after=5.0)
+            if exc.status >= 500:
+                return SendResult(Outcome.TEMPORARY, f"Twilio answered {exc.status}")
+            return SendResult(Outcome.PERMANENT, f"Twilio refused ({exc.status}): {exc.msg}")
+        except requests.exceptions.ConnectTimeout as exc:
+            return SendResult(Outcome.TEMPORARY, f"could not connect: {exc}")  # never reached Twilio
+        except requests.exceptions.Timeout as exc:
+            return SendResult(Outcome.UNKNOWN, f"timed out: {exc}")
+        except requests.exceptions.ConnectionError as exc:
+            return SendResult(Outcome.TEMPORARY, f"could not connect: {exc}")
+        return SendResult(Outcome.SENT, ts=message.sid)

@@ -1,0 +1,62 @@
+"""The incidents API: declare (and page), read, resolve."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.status_codes import HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.roles import Role
+from app.routes.api.access import provide_api_access
+from app.routes.api.views import incident_view
+from app.routes.incidents import settings_of
+from app.services.identity import WorkspaceAccess
+from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
+
+
+class IncidentCreate(msgspec.Struct, kw_only=True):
+    title: str
+    severity: str
+    schedule_id: str
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class IncidentsApi(Controller):
+    path = "/api/v1/ws/{slug:str}/incidents"
+    dependencies = {"access": Provide(provide_api_access)}
+    tags = ["incidents"]
+
+    @post("/", opt={"role": Role.MEMBER}, status_code=HTTP_201_CREATED, summary="Declare an incident and page")
+    async def declare(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: IncidentCreate
+    ) -> dict[str, Any]:
+        settings = settings_of(request)
+        incident = await declare_incident(
+            db_session,
+            access,
+            data.title,
+            data.severity,
+            data.schedule_id,
+            _now(),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )
+        return incident_view(await describe_incident(db_session, incident))
+
+    @get("/{incident_id:str}", opt={"role": Role.VIEWER}, summary="An incident with its pages and timeline")
+    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        return incident_view(await describe_incident(db_session, incident))
+
+    @post("/{incident_id:str}/resolve", opt={"role": Role.MEMBER}, status_code=200, summary="Resolve an incident")
+    async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
+        incident = await resolve_incident(db_session, access, incident_id, _now())
+        return incident_view(await describe_incident(db_session, incident))

@@ -1,0 +1,120 @@
+"""Incidents: the list with a Declare form, and each incident's page (live), with Resolve."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.domain.paging import Severity
+from app.domain.roles import Role
+from app.routes.access import provide_access
+from app.routes.forms import field
+from app.services.errors import Conflict, FieldError
+from app.services.identity import WorkspaceAccess
+from app.services.incidents import declare_incident, describe_incident, get_incident, list_incidents, resolve_incident
+from app.services.schedules import list_schedules
+
+VIEWER = {"role": Role.VIEWER}
+MEMBER = {"role": Role.MEMBER}
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def settings_of(request: Request[Any, Any, Any]) -> Settings:
+    settings = request.app.state["settings"]
+    assert isinstance(settings, Settings)
+    return settings
+
+
+class IncidentPages(Controller):
+    path = "/ws/{slug:str}/incidents"
+    dependencies = {"access": Provide(provide_access)}
+
+    async def _list(
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        return Template(
+            "incidents/index.html",
+            context={
+                "access": access,
+                "nav": "incidents",
+                "incidents": await list_incidents(db_session, access.workspace.id),
+                "schedules": await list_schedules(db_session, access.workspace.id),
+                "severities": [s.value for s in Severity],
+                "form": form or {"severity": "SEV2"},
+                "errors": errors or {},
+                "can_declare": access.allows(Role.MEMBER),
+                "zone": ZoneInfo(access.user.time_zone),
+            },
+            status_code=status_code,
+        )
+
+    @get("/", name="incidents", opt=VIEWER)
+    async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+        return await self._list(db_session, access)
+
+    @post("/", name="incident_declare", opt=MEMBER, status_code=303)
+    async def declare(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: FormData
+    ) -> Template | Redirect:
+        form = {k: field(data, k) for k in ("title", "severity", "schedule_id")}
+        settings = settings_of(request)
+        try:
+            incident = await declare_incident(
+                db_session,
+                access,
+                form["title"],
+                form["severity"],
+                form["schedule_id"],
+                _now(),
+                settings.seconds_per_delay_minute,
+                settings.public_url,
+            )
+        except FieldError as exc:
+            return await self._list(db_session, access, form, exc.errors, status_code=422)
+        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}", status_code=303)
+
+    @get("/{incident_id:str}", name="incident", opt=VIEWER)
+    async def show(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+    ) -> Template:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        view = await describe_incident(db_session, incident)
+        context = {
+            "access": access,
+            "nav": "incidents",
+            "view": view,
+            "incident": incident,
+            "zone": ZoneInfo(access.user.time_zone),
+            "can_act": access.allows(Role.MEMBER),
+            "now": _now(),
+        }
+        if request.htmx and request.htmx.target == "incident-live":
+            return Template("incidents/_live.html", context=context)
+        return Template("incidents/show.html", context=context)
+
+    @post("/{incident_id:str}/resolve", name="incident_resolve", opt=MEMBER, status_code=303)
+    async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> Response[Any]:
+        try:
+            incident = await resolve_incident(db_session, access, incident_id, _now())
+        except Conflict:
+            incident = await get_incident(db_session, access.workspace.id, incident_id)
+        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}", status_code=303)

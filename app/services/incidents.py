@@ -1,0 +1,485 @@
+"""Incidents and their pages: declare, escalate at the deadline (exactly once), resolve.
+
+The deadline lives on the page row. A delayed `paging.escalate` message is only a wake-up; the
+sweeper finds deadlines whose message was lost; the escalation locks the page and re-checks it
+(DESIGN.md invariant 6). Every decision is written to the timeline in plain words.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import (
+    DeliveryLog,
+    Incident,
+    IncidentResponder,
+    Membership,
+    OnCallSchedule,
+    Page,
+    TimelineEntry,
+    UserProfile,
+    Workspace,
+)
+from app.db.transactions import lock_row, writing
+from app.domain.paging import (
+    EscalationAction,
+    Person,
+    Severity,
+    channels,
+    decide_escalation,
+    plan_trigger,
+    sms_text,
+)
+from app.integrations.slack import Outcome, SendResult
+from app.services.deliveries import queue_delivery
+from app.services.errors import Conflict, FieldError, NotFound
+from app.services.events import enqueue
+from app.services.identity import WorkspaceAccess
+from app.services.schedules import SLOT_ROLES, slot_at
+
+ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
+MAX_TITLE = 200
+
+
+@dataclass(frozen=True)
+class Wakeup:
+    page_id: uuid.UUID
+    deadline: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Jobs to enqueue once the transaction has committed."""
+
+    deliveries: list[uuid.UUID]
+    wakeups: list[Wakeup]
+
+    async def send(self, now: datetime.datetime) -> None:
+        for log_id in self.deliveries:
+            await enqueue("notifications.deliver", str(log_id))
+        for wakeup in self.wakeups:
+            delay_ms = max(0, int((wakeup.deadline - now).total_seconds() * 1000))
+            await enqueue("paging.escalate", str(wakeup.page_id), delay_ms=delay_ms)
+
+
+def _note(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
+    db.add(TimelineEntry(id=uuid.uuid4(), incident_id=incident.id, at=now, kind=kind, message=message))
+
+
+async def _person(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:
+    if user_id is None:
+        return None
+    row = (
+        await db.execute(
+            select(UserProfile, Membership)
+            .outerjoin(Membership, (Membership.user_id == UserProfile.id) & (Membership.workspace_id == workspace_id))
+            .where(UserProfile.id == user_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    user, membership = row
+    eligible = membership is not None and membership.is_active and membership.role in SLOT_ROLES
+    return Person(user.id, user.display_name, user.phone, user.slack_user_id, eligible)
+
+
+def _link(public_url: str, workspace: Workspace, incident: Incident) -> str:
+    return f"{public_url}/ws/{workspace.slug}/incidents/{incident.id}"
+
+
+async def _page_person(
+    db: AsyncSession,
+    workspace: Workspace,
+    incident: Incident,
+    person: Person,
+    step: int,
+    deadline: datetime.datetime | None,
+    backup_id: uuid.UUID | None,
+    now: datetime.datetime,
+    public_url: str,
+) -> tuple[Page, list[uuid.UUID]]:
+    """A page row plus its Slack and SMS deliveries (queued, sent after commit)."""
+    page = Page(
+        id=uuid.uuid4(),
+        incident_id=incident.id,
+        user_id=person.id,
+        step=step,
+        status="pending",
+        sent_at=now,
+        deadline=deadline,
+        backup_user_id=backup_id,
+    )
+    db.add(page)
+    await db.flush()  # the deliveries below point at it (no ORM relationship orders the inserts)
+    role = "primary" if step == 0 else "backup"
+    deliveries: list[uuid.UUID] = []
+    if person.slack_user_id:
+        text = (
+            f"<@{person.slack_user_id}> you are paged ({role}) for INC-{incident.number} {incident.severity}: "
+            f"{incident.title}\n{_link(public_url, workspace, incident)}\n"
+            f"React :{ACK_REACTION}: to acknowledge, :{DECLINE_REACTION}: to decline."
+        )
+        row = queue_delivery(
+            db,
+            workspace_id=workspace.id,
+            channel="slack_post",
+            target=workspace.slack_channel_id,
+            text=text,
+            now=now,
+            incident_id=incident.id,
+            page_id=page.id,
+            missing="the workspace has no Slack incident channel",
+        )
+        if row.status == "pending":
+            deliveries.append(row.id)
+    if person.phone:
+        row = queue_delivery(
+            db,
+            workspace_id=workspace.id,
+            channel="sms",
+            target=person.phone,
+            text=sms_text(incident.number, incident.severity, incident.title),
+            now=now,
+            incident_id=incident.id,
+            page_id=page.id,
+        )
+        deliveries.append(row.id)
+    return page, deliveries
+
+
+def _channel_note(
+    db: AsyncSession, workspace: Workspace, incident: Incident, text: str, now: datetime.datetime
+) -> list[uuid.UUID]:
+    row = queue_delivery(
+        db,
+        workspace_id=workspace.id,
+        channel="slack_post",
+        target=workspace.slack_channel_id,
+        text=text,
+        now=now,
+        incident_id=incident.id,
+        missing="the workspace has no Slack incident channel",
+    )
+    return [row.id] if row.status == "pending" else []
+
+
+# ---------------------------------------------------------------- declare
+
+
+async def declare_incident(
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    title: str,
+    severity: str,
+    schedule_id: str | uuid.UUID | None,
+    now: datetime.datetime,
+    seconds_per_minute: float,
+    public_url: str,
+) -> Incident:
+    """Open an incident and page its schedule's primary (or the backup at once when there is none)."""
+    errors: dict[str, str] = {}
+    clean_title = " ".join((title or "").split())
+    if not clean_title:
+        errors["title"] = "Say in a few words what is wrong."
+    elif len(clean_title) > MAX_TITLE:
+        errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+    if severity not in {s.value for s in Severity}:
+        errors["severity"] = "Choose SEV1, SEV2, SEV3 or SEV4."
+    parsed_schedule: uuid.UUID | None = None
+    try:
+        parsed_schedule = uuid.UUID(str(schedule_id)) if schedule_id else None
+    except ValueError:
+        errors["schedule_id"] = "Choose a schedule of this workspace."
+    if parsed_schedule is None and "schedule_id" not in errors:
+        errors["schedule_id"] = "Choose the schedule whose on-call person should be paged."
+    if errors:
+        raise FieldError(errors)
+    async with writing(db):
+        schedule = await db.get(OnCallSchedule, parsed_schedule)
+        if schedule is None or schedule.workspace_id != access.workspace.id:
+            raise FieldError.one("schedule_id", "Choose a schedule of this workspace.")
+        await lock_row(db, Workspace, access.workspace.id)
+        workspace = await db.get_one(Workspace, access.workspace.id, populate_existing=True)
+        workspace.last_incident_number += 1
+        incident = Incident(
+            id=uuid.uuid4(),
+            workspace_id=workspace.id,
+            number=workspace.last_incident_number,
+            title=clean_title,
+            severity=severity,
+            status="triggered",
+            schedule_id=schedule.id,
+            declared_by_id=access.user.id,
+        )
+        db.add(incident)
+        await db.flush()
+        _note(
+            db,
+            incident,
+            "declared",
+            f"{access.user.display_name} declared INC-{incident.number} ({severity}) on {schedule.name}.",
+            now,
+        )
+
+        primary, reason = None, None
+        slot = await slot_at(db, schedule.id, now) if schedule.is_active else None
+        if not schedule.is_active:
+            reason = f"{schedule.name} is inactive"
+        elif slot is None:
+            reason = f"nobody is on call for {schedule.name} right now (a gap in the schedule)"
+        else:
+            primary = await _person(db, workspace.id, slot.user_id)
+            if primary is not None and not primary.eligible:
+                reason = f"{primary.name} is on the schedule but no longer an active member"
+                primary = None
+        backup = await _person(db, workspace.id, schedule.escalation_to_id)
+        delay = datetime.timedelta(seconds=schedule.escalation_delay_minutes * seconds_per_minute)
+        plan = plan_trigger(primary, reason, backup, delay, now)
+        deliveries: list[uuid.UUID] = []
+        wakeups: list[Wakeup] = []
+        if primary is not None and not primary.reachable:
+            # Recorded for the history: the primary was found but could not be reached.
+            db.add(
+                Page(
+                    id=uuid.uuid4(),
+                    incident_id=incident.id,
+                    user_id=primary.id,
+                    step=0,
+                    status="escalated",
+                    sent_at=None,
+                    deadline=None,
+                    backup_user_id=backup.id if backup else None,
+                )
+            )
+        for order in plan.pages:
+            page, queued = await _page_person(
+                db,
+                workspace,
+                incident,
+                order.person,
+                order.step,
+                order.deadline,
+                backup.id if backup and order.step == 0 else None,
+                now,
+                public_url,
+            )
+            deliveries += queued
+            if order.deadline is not None:
+                wakeups.append(Wakeup(page.id, order.deadline))
+        for kind, message in plan.timeline:
+            _note(db, incident, kind, message, now)
+        if plan.nobody:
+            deliveries += _channel_note(
+                db,
+                workspace,
+                incident,
+                f"INC-{incident.number} {severity}: {clean_title}. Nobody could be paged; see {_link(public_url, workspace, incident)}",
+                now,
+            )
+        outbox = Outbox(deliveries, wakeups)
+    await outbox.send(now)
+    return incident
+
+
+# ---------------------------------------------------------------- escalate
+
+
+async def escalate_page(
+    db: AsyncSession, page_id: uuid.UUID, now: datetime.datetime, seconds_per_minute: float, public_url: str
+) -> datetime.datetime | None:
+    """Act on a page whose deadline may have come; returns the deadline if woken too early."""
+    async with writing(db):
+        if not await lock_row(db, Page, page_id):
+            return None
+        page = await db.get_one(Page, page_id, populate_existing=True)
+        incident = await db.get_one(Incident, page.incident_id, populate_existing=True)
+        workspace = await db.get_one(Workspace, incident.workspace_id)
+        backup = await _person(db, workspace.id, page.backup_user_id) if page.step == 0 else None
+        decision = decide_escalation(page.status, page.step, page.deadline, incident.status, page.user_id, backup, now)
+        if decision.action is EscalationAction.WAIT:
+            return page.deadline
+        if decision.action is EscalationAction.NOTHING:
+            message = f"Escalation of the step-{page.step} page not needed: {decision.message}."
+            seen = await db.scalar(
+                select(TimelineEntry.id).where(
+                    TimelineEntry.incident_id == incident.id, TimelineEntry.message == message
+                )
+            )
+            if seen is None:  # a retried wake-up records it once
+                _note(db, incident, "escalation_skipped", message, now)
+            return None
+        page.status = "escalated"
+        deliveries: list[uuid.UUID] = []
+        wakeups: list[Wakeup] = []
+        if decision.action is EscalationAction.PAGE_BACKUP and backup is not None:
+            schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+            minutes = schedule.escalation_delay_minutes if schedule else 15
+            deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
+            new_page, deliveries = await _page_person(db, workspace, incident, backup, 1, deadline, None, now, public_url)
+            wakeups.append(Wakeup(new_page.id, deadline))
+            _note(db, incident, "escalated", f"{decision.message} Paged {backup.name} by {channels(backup)}.", now)
+        elif decision.action is EscalationAction.NOBODY_ACKED:
+            _note(db, incident, "nobody_acknowledged", f"Nobody has acknowledged INC-{incident.number}.", now)
+            deliveries = _channel_note(
+                db, workspace, incident, f"Nobody has acknowledged INC-{incident.number} ({incident.title}).", now
+            )
+        else:
+            _note(db, incident, "escalation_impossible", decision.message, now)
+            deliveries = _channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
+        outbox = Outbox(deliveries, wakeups)
+    await outbox.send(now)
+    return None
+
+
+async def overdue_page_ids(db: AsyncSession, now: datetime.datetime, limit: int = 500) -> list[uuid.UUID]:
+    """Pending pages past their deadline (the sweeper wakes each; the escalation is idempotent)."""
+    rows = await db.scalars(
+        select(Page.id)
+        .where(Page.status == "pending", Page.deadline.is_not(None), Page.deadline <= now)
+        .order_by(Page.deadline)
+        .limit(limit)
+    )
+    ids = list(rows)
+    await db.commit()
+    return ids
+
+
+# ---------------------------------------------------------------- resolve
+
+
+async def resolve_incident(
+    db: AsyncSession, access: WorkspaceAccess, incident_id: str | uuid.UUID, now: datetime.datetime
+) -> Incident:
+    """Resolve: pending pages are cancelled (state, not message revocation), so nothing escalates."""
+    async with writing(db):
+        incident = await get_incident(db, access.workspace.id, incident_id)
+        await lock_row(db, Incident, incident.id)
+        await db.refresh(incident)
+        if incident.status == "resolved":
+            raise Conflict(f"INC-{incident.number} is already resolved.")
+        incident.status, incident.resolved_at = "resolved", now
+        pages = await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
+        cancelled = 0
+        for page in pages:
+            page.status = "cancelled"
+            cancelled += 1
+        note = f"{access.user.display_name} resolved INC-{incident.number}."
+        if cancelled:
+            note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
+        _note(db, incident, "resolved", note, now)
+        workspace = await db.get_one(Workspace, incident.workspace_id)
+        outbox = Outbox(_channel_note(db, workspace, incident, note, now), [])
+    await outbox.send(now)
+    return incident
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def get_incident(db: AsyncSession, workspace_id: uuid.UUID, incident_id: str | uuid.UUID) -> Incident:
+    try:
+        parsed = incident_id if isinstance(incident_id, uuid.UUID) else uuid.UUID(str(incident_id))
+    except ValueError:
+        raise NotFound("No such incident.") from None
+    incident = await db.get(Incident, parsed)
+    if incident is None or incident.workspace_id != workspace_id:
+        raise NotFound("No such incident.")
+    return incident
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    incident: Incident
+    schedule: OnCallSchedule | None
+    pages: list[tuple[Page, UserProfile | None]]
+    responders: list[tuple[IncidentResponder, UserProfile]]
+    timeline: list[TimelineEntry]
+
+
+async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentView:
+    pages = (
+        await db.execute(
+            select(Page, UserProfile)
+            .outerjoin(UserProfile, UserProfile.id == Page.user_id)
+            .where(Page.incident_id == incident.id)
+            .order_by(Page.step, Page.created_at)
+        )
+    ).all()
+    responders = (
+        await db.execute(
+            select(IncidentResponder, UserProfile)
+            .join(UserProfile, UserProfile.id == IncidentResponder.user_id)
+            .where(IncidentResponder.incident_id == incident.id)
+            .order_by(IncidentResponder.joined_at)
+        )
+    ).all()
+    timeline = list(
+        await db.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident.id)
+            .order_by(TimelineEntry.at, TimelineEntry.id)
+        )
+    )
+    schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+    return IncidentView(incident, schedule, [(p, u) for p, u in pages], [(r, u) for r, u in responders], timeline)
+
+
+async def list_incidents(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 100) -> list[Incident]:
+    rows = await db.scalars(
+        select(Incident).where(Incident.workspace_id == workspace_id).order_by(Incident.number.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+# ---------------------------------------------------------------- the Slack post
+
+
+async def thread_of(db: AsyncSession, incident_id: uuid.UUID | None) -> str | None:
+    """The ts of the incident's channel post, so later messages go into its thread."""
+    if incident_id is None:
+        return None
+    ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident_id))
+    await db.commit()
+    return ts
+
+
+async def after_incident_post(
+    db: AsyncSession, incident_id: uuid.UUID | None, channel: str | None, ts: str | None, now: datetime.datetime
+) -> list[str]:
+    """Store the first post's channel and ts on the incident; returns the reactions to add to it."""
+    if incident_id is None or channel is None or ts is None:
+        return []
+    async with writing(db):
+        await lock_row(db, Incident, incident_id)
+        incident = await db.get_one(Incident, incident_id, populate_existing=True)
+        if incident.slack_ts is not None:
+            return []
+        incident.slack_channel_id, incident.slack_ts = channel, ts
+    return [ACK_REACTION, DECLINE_REACTION]
+
+
+async def log_reaction(
+    db: AsyncSession, incident_id: uuid.UUID | None, name: str, result: SendResult, now: datetime.datetime
+) -> None:
+    async with writing(db):
+        incident = await db.get(Incident, incident_id) if incident_id else None
+        db.add(
+            DeliveryLog(
+                id=uuid.uuid4(),
+                workspace_id=incident.workspace_id if incident else None,
+                at=now,
+                direction="outbound",
+                channel="slack_reaction",
+                target=f"{incident.slack_channel_id if incident else ''} {name}",
+                status="sent" if result.outcome is Outcome.SENT else result.outcome.value,
+                error=result.error,
+                incident_id=incident_id,
+                summary=f"reactions.add :{name}:",
+                attempts=1,
+            )
+        )
