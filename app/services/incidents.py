@@ -320,7 +320,9 @@ async def escalate_page(
             schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
             minutes = schedule.escalation_delay_minutes if schedule else 15
             deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
-            new_page, deliveries = await _page_person(db, workspace, incident, backup, 1, deadline, None, now, public_url)
+            new_page, deliveries = await _page_person(
+                db, workspace, incident, backup, 1, deadline, None, now, public_url
+            )
             wakeups.append(Wakeup(new_page.id, deadline))
             _note(db, incident, "escalated", f"{decision.message} Paged {backup.name} by {channels(backup)}.", now)
         elif decision.action is EscalationAction.NOBODY_ACKED:
