@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
@@ -14,7 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import Form, field
+from app.routes.incidents import settings_of
+from app.services.deliveries import recent_deliveries
+from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
+from app.services.memberships import set_incident_channel
 from app.services.tokens import issue_token, list_tokens, revoke_workspace_token
 
 VIEWER = {"role": Role.VIEWER}
@@ -43,6 +48,45 @@ class SettingsPages(Controller):
     @get("/", name="settings", opt=VIEWER)
     async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
         return await self._render(db_session, access)
+
+    @get("/integrations", name="integrations", opt={"role": Role.ADMIN})
+    async def integrations(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        notice: str | None = None,
+        error: str | None = None,
+    ) -> Template:
+        settings = settings_of(request)
+        return Template(
+            "settings/integrations.html",
+            context={
+                "access": access,
+                "nav": "settings",
+                "slack_ready": bool(settings.slack_bot_token and settings.slack_signing_secret),
+                "slack_token_set": bool(settings.slack_bot_token),
+                "signing_secret_set": bool(settings.slack_signing_secret),
+                "events_url": f"{settings.public_url}/integrations/slack/events",
+                "sms_url": f"{settings.public_url}/integrations/twilio_sms/",
+                "from_number": settings.twilio_from_number,
+                "twilio_ready": bool(settings.twilio_account_sid and settings.twilio_auth_token),
+                "channel": access.workspace.slack_channel_id or "",
+                "deliveries": await recent_deliveries(db_session, access.workspace.id),
+                "notice": notice,
+                "error": error,
+            },
+        )
+
+    @post("/integrations/slack-channel", name="slack_channel", opt={"role": Role.ADMIN}, status_code=303)
+    async def set_channel(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Redirect:
+        try:
+            await set_incident_channel(db_session, access.workspace.id, field(data, "channel"))
+        except FieldError as exc:
+            return Redirect(
+                f"/ws/{access.workspace.slug}/settings/integrations?error={exc.errors['channel']}", status_code=303
+            )
+        return Redirect(f"/ws/{access.workspace.slug}/settings/integrations?notice=Saved", status_code=303)
 
     @post("/tokens", name="token_create", opt=VIEWER, status_code=200)
     async def create_token(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template:

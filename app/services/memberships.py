@@ -170,3 +170,13 @@ async def slot_holders(db: AsyncSession, workspace_id: uuid.UUID) -> list[UserPr
         .order_by(UserProfile.display_name)
     )
     return list(rows)
+
+
+async def set_incident_channel(db: AsyncSession, workspace_id: uuid.UUID, raw: str) -> None:
+    """Set the Slack channel incidents are posted in (a channel id such as C024BE91L)."""
+    channel = raw.strip().upper()
+    if channel and not (channel[0] in "CG" and channel[1:].isalnum() and 8 <= len(channel) <= 20):
+        raise FieldError.one("channel", "Use the channel id (Channel details → copy the ID, such as C024BE91L).")
+    async with writing(db):
+        workspace = await db.get_one(Workspace, workspace_id)
+        workspace.slack_channel_id = channel or None

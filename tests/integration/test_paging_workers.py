@@ -1,0 +1,229 @@
+"""Paging with production parts: PostgreSQL, real Redis, `vigilo worker` processes, and the fake Slack
+and Twilio servers reached through the real SDKs. Delays are scaled (VIGILO_SECONDS_PER_DELAY_MINUTE)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Environment, Settings
+from app.db.models import Page, TimelineEntry
+from app.domain.roles import Role
+from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+from app.services.incidents import declare_incident, resolve_incident
+from app.services.schedules import create_schedule, set_active
+from app.tasks import broker as task_broker
+from tests.conftest import REDIS_URL, require_service
+from tests.factories import Team, fresh, make_team
+from tests.fakes.servers import FakeServer
+
+pytestmark = pytest.mark.slow
+SCALE = 0.1  # one minute of delay lasts 0.1 s
+DELAY_MINUTES = 40  # so escalation comes 4 s after the trigger
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]
+    workers: list[subprocess.Popen[bytes]]
+    log: Path
+
+    def start_worker(self) -> None:
+        out = self.log.open("ab")
+        self.workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker", "--processes", "1", "--threads", "2"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def kill_workers(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)  # no goodbye: messages in flight stay where they were
+                process.wait(timeout=10)
+        self.workers.clear()
+
+    def stop_workers(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+        self.workers.clear()
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, integration_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    if "postgresql" not in integration_settings.database_url:
+        pytest.skip("worker processes run against PostgreSQL, as in production")
+    base = require_service("redis", REDIS_URL)
+    redis_url = base.rsplit("/", 1)[0] + "/14"  # a database of its own: the workers use the default namespace
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    settings = replace(
+        integration_settings, redis_url=redis_url, seconds_per_delay_minute=SCALE, env=Environment.DEVELOPMENT
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VIGILO_ENV": "development",
+        "VIGILO_DATABASE_URL": settings.database_url,
+        "VIGILO_REDIS_URL": redis_url,
+        "VIGILO_SECRET_KEY": settings.secret_key,
+        "VIGILO_PUBLIC_URL": settings.public_url,
+        "VIGILO_SLACK_BOT_TOKEN": settings.slack_bot_token or "",
+        "VIGILO_SLACK_SIGNING_SECRET": settings.slack_signing_secret or "",
+        "VIGILO_SLACK_API_URL": settings.slack_api_url or "",
+        "VIGILO_TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
+        "VIGILO_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
+        "VIGILO_TWILIO_FROM_NUMBER": settings.twilio_from_number or "",
+        "VIGILO_TWILIO_API_URL": settings.twilio_api_url or "",
+        "VIGILO_SECONDS_PER_DELAY_MINUTE": str(SCALE),
+    }
+    # This process only enqueues (as a web process does); the workers do the rest.
+    task_broker.configure(settings, with_ticker=False)
+    stack = Stack(settings, env, [], tmp_path / "workers.log")
+    stack.start_worker()
+    yield stack
+    stack.stop_workers()
+    client.flushdb()
+    client.close()
+
+
+async def arrange(db: AsyncSession, stack: Stack) -> tuple[Team, Any, WorkspaceAccess]:
+    team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER})
+    now = datetime.datetime.now(datetime.UTC)
+    schedule = await create_schedule(
+        db,
+        team.workspace.id,
+        {
+            "name": "Ops",
+            "rotation": "daily",
+            "timezone": "UTC",
+            "handoff_time": "00:00",
+            "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
+            "members": [team["ann"].email],
+            "escalation_to": team["ben"].email,
+            "escalation_delay_minutes": DELAY_MINUTES,
+        },
+        now,
+    )
+    owner = WorkspaceAccess(WorkspaceRef.of(team.workspace), UserRef.of(team["owner"]), Role.OWNER)
+    return team, schedule, owner
+
+
+async def trigger(
+    db: AsyncSession, stack: Stack, owner: WorkspaceAccess, schedule: Any, title: str = "API down"
+) -> Any:
+    return await declare_incident(
+        db, owner, title, "SEV2", schedule.id, datetime.datetime.now(datetime.UTC), SCALE, stack.settings.public_url
+    )
+
+
+async def eventually(check: Any, seconds: float = 20) -> None:
+    for _ in range(int(seconds * 10)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    assert await check()
+
+
+def texts_to(fake: FakeServer, number: str) -> int:
+    return sum(1 for call in fake.calls("/Messages.json") if call.form.get("To") == number)
+
+
+async def test_trigger_then_one_escalation(
+    stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
+) -> None:
+    team, schedule, owner = await arrange(db, stack)
+    await trigger(db, stack, owner, schedule)
+
+    async def primary_paged() -> bool:
+        return texts_to(fake_twilio, team["ann"].phone or "") == 1 and len(fake_slack.calls("reactions.add")) == 2
+
+    await eventually(primary_paged)
+    (post, *_) = fake_slack.calls("chat.postMessage")
+    assert f"<@{team['ann'].slack_user_id}>" in post.params["text"]
+
+    async def backup_paged() -> bool:
+        return texts_to(fake_twilio, team["ben"].phone or "") >= 1
+
+    await eventually(backup_paged)
+    await asyncio.sleep(2 * DELAY_MINUTES * SCALE)  # long enough for any duplicate to show
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 1
+
+
+async def test_worker_killed_before_the_deadline_escalates_exactly_once(
+    stack: Stack, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team, schedule, owner = await arrange(db, stack)
+    incident = await trigger(db, stack, owner, schedule)
+
+    async def primary_paged() -> bool:
+        return texts_to(fake_twilio, team["ann"].phone or "") == 1
+
+    await eventually(primary_paged)
+    stack.kill_workers()
+    await asyncio.sleep(DELAY_MINUTES * SCALE + 1)  # the deadline passes with nobody running
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 0
+    stack.start_worker()
+    stack.start_worker()  # two workers racing for the same page
+
+    async def escalated() -> bool:
+        session = await fresh(db)
+        pages = list(await session.scalars(select(Page).where(Page.incident_id == incident.id).order_by(Page.step)))
+        return [p.status for p in pages][:1] == ["escalated"] and texts_to(fake_twilio, team["ben"].phone or "") >= 1
+
+    await eventually(escalated, seconds=40)
+    await asyncio.sleep(3)
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 1
+    session = await fresh(db)
+    steps = [p.step for p in await session.scalars(select(Page).where(Page.incident_id == incident.id))]
+    assert sorted(steps) == [0, 1]
+
+
+async def test_resolved_incident_never_escalates(stack: Stack, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team, schedule, owner = await arrange(db, stack)
+    incident = await trigger(db, stack, owner, schedule)
+    await resolve_incident(db, owner, incident.id, datetime.datetime.now(datetime.UTC))
+    await asyncio.sleep(DELAY_MINUTES * SCALE + 3)
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 0
+    session = await fresh(db)
+    notes = [
+        e.message for e in await session.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident.id))
+    ]
+    assert any("not needed: the page is already cancelled" in n for n in notes)
+
+
+async def test_no_primary_pages_the_backup_at_once(stack: Stack, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team, schedule, owner = await arrange(db, stack)
+    await set_active(db, team.workspace.id, schedule.id, False, datetime.datetime.now(datetime.UTC))
+    await trigger(db, stack, owner, schedule)
+
+    async def backup_paged() -> bool:
+        return texts_to(fake_twilio, team["ben"].phone or "") == 1
+
+    await eventually(backup_paged, seconds=10)
+    assert texts_to(fake_twilio, team["ann"].phone or "") == 0
