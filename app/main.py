@@ -43,6 +43,7 @@ from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
+from app.routes.webhooks import slack_events, twilio_sms
 from app.routes.workspace import WorkspacePages
 from app.sessions import RotatingSessionBackend
 from app.tasks import broker as task_broker
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             login_submit,
             logout,
             healthz,
+            slack_events,
+            twilio_sms,
             WorkspacePages,
             PeoplePages,
             OnCallPages,

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from app.config import Settings
 
 TIMEOUT_SECONDS = 10
+_BOT_IDS: dict[str, str | None] = {}
 
 
 class Outcome(StrEnum):
@@ -63,6 +64,16 @@ class SlackAdapter:
         if result.outcome is Outcome.PERMANENT and result.error and "already_reacted" in result.error:
             return SendResult(Outcome.SENT)
         return result
+
+    def bot_user_id(self) -> str | None:
+        """The bot's own Slack user id (auth.test), so its own reactions can be ignored; cached."""
+        token = self._client.token or ""
+        if token not in _BOT_IDS:
+            try:
+                _BOT_IDS[token] = self._client.auth_test().get("user_id")
+            except (SlackApiError, urllib.error.URLError, TimeoutError, ConnectionError):
+                return None
+        return _BOT_IDS[token]
 
     def _call(self, call: object) -> SendResult:
         if not self.configured:

@@ -15,10 +15,13 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.domain.acks import Source
 from app.domain.paging import Severity
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import field
+from app.services.acks import acknowledge
+from app.services.acks import decline as decline_page
 from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, list_incidents, resolve_incident
@@ -94,7 +97,12 @@ class IncidentPages(Controller):
 
     @get("/{incident_id:str}", name="incident", opt=VIEWER)
     async def show(
-        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        incident_id: str,
+        notice: str | None = None,
     ) -> Template:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         view = await describe_incident(db_session, incident)
@@ -106,10 +114,38 @@ class IncidentPages(Controller):
             "zone": ZoneInfo(access.user.time_zone),
             "can_act": access.allows(Role.MEMBER),
             "now": _now(),
+            "notice": notice,
+            "is_responder": any(user.id == access.user.id for _, user in view.responders),
+            "has_pending_page": any(
+                page.status == "pending" and page.user_id == access.user.id for page, _ in view.pages
+            ),
         }
         if request.htmx and request.htmx.target == "incident-live":
             return Template("incidents/_live.html", context=context)
         return Template("incidents/show.html", context=context)
+
+    @post("/{incident_id:str}/ack", name="incident_ack", opt=MEMBER, status_code=303)
+    async def ack(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> Redirect:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        reply = await acknowledge(db_session, incident.id, access.user.id, Source.WEB, _now())
+        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}?notice={reply.text}", status_code=303)
+
+    @post("/{incident_id:str}/decline", name="incident_decline", opt=MEMBER, status_code=303)
+    async def decline(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+    ) -> Redirect:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        settings = settings_of(request)
+        reply = await decline_page(
+            db_session,
+            incident.id,
+            access.user.id,
+            Source.WEB,
+            _now(),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )
+        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}?notice={reply.text}", status_code=303)
 
     @post("/{incident_id:str}/resolve", name="incident_resolve", opt=MEMBER, status_code=303)
     async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> Response[Any]:

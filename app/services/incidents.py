@@ -28,6 +28,7 @@ from app.db.models import (
 from app.db.transactions import lock_row, writing
 from app.domain.paging import (
     EscalationAction,
+    EscalationDecision,
     Person,
     Severity,
     channels,
@@ -67,11 +68,11 @@ class Outbox:
             await enqueue("paging.escalate", str(wakeup.page_id), delay_ms=delay_ms)
 
 
-def _note(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
+def note_timeline(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
     db.add(TimelineEntry(id=uuid.uuid4(), incident_id=incident.id, at=now, kind=kind, message=message))
 
 
-async def _person(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:
+async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:
     if user_id is None:
         return None
     row = (
@@ -152,7 +153,7 @@ async def _page_person(
     return page, deliveries
 
 
-def _channel_note(
+def queue_channel_note(
     db: AsyncSession, workspace: Workspace, incident: Incident, text: str, now: datetime.datetime
 ) -> list[uuid.UUID]:
     row = queue_delivery(
@@ -218,7 +219,7 @@ async def declare_incident(
         )
         db.add(incident)
         await db.flush()
-        _note(
+        note_timeline(
             db,
             incident,
             "declared",
@@ -233,11 +234,11 @@ async def declare_incident(
         elif slot is None:
             reason = f"nobody is on call for {schedule.name} right now (a gap in the schedule)"
         else:
-            primary = await _person(db, workspace.id, slot.user_id)
+            primary = await person_of(db, workspace.id, slot.user_id)
             if primary is not None and not primary.eligible:
                 reason = f"{primary.name} is on the schedule but no longer an active member"
                 primary = None
-        backup = await _person(db, workspace.id, schedule.escalation_to_id)
+        backup = await person_of(db, workspace.id, schedule.escalation_to_id)
         delay = datetime.timedelta(seconds=schedule.escalation_delay_minutes * seconds_per_minute)
         plan = plan_trigger(primary, reason, backup, delay, now)
         deliveries: list[uuid.UUID] = []
@@ -272,9 +273,9 @@ async def declare_incident(
             if order.deadline is not None:
                 wakeups.append(Wakeup(page.id, order.deadline))
         for kind, message in plan.timeline:
-            _note(db, incident, kind, message, now)
+            note_timeline(db, incident, kind, message, now)
         if plan.nobody:
-            deliveries += _channel_note(
+            deliveries += queue_channel_note(
                 db,
                 workspace,
                 incident,
@@ -299,7 +300,7 @@ async def escalate_page(
         page = await db.get_one(Page, page_id, populate_existing=True)
         incident = await db.get_one(Incident, page.incident_id, populate_existing=True)
         workspace = await db.get_one(Workspace, incident.workspace_id)
-        backup = await _person(db, workspace.id, page.backup_user_id) if page.step == 0 else None
+        backup = await person_of(db, workspace.id, page.backup_user_id) if page.step == 0 else None
         decision = decide_escalation(page.status, page.step, page.deadline, incident.status, page.user_id, backup, now)
         if decision.action is EscalationAction.WAIT:
             return page.deadline
@@ -311,31 +312,44 @@ async def escalate_page(
                 )
             )
             if seen is None:  # a retried wake-up records it once
-                _note(db, incident, "escalation_skipped", message, now)
+                note_timeline(db, incident, "escalation_skipped", message, now)
             return None
         page.status = "escalated"
-        deliveries: list[uuid.UUID] = []
-        wakeups: list[Wakeup] = []
-        if decision.action is EscalationAction.PAGE_BACKUP and backup is not None:
-            schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
-            minutes = schedule.escalation_delay_minutes if schedule else 15
-            deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
-            new_page, deliveries = await _page_person(
-                db, workspace, incident, backup, 1, deadline, None, now, public_url
-            )
-            wakeups.append(Wakeup(new_page.id, deadline))
-            _note(db, incident, "escalated", f"{decision.message} Paged {backup.name} by {channels(backup)}.", now)
-        elif decision.action is EscalationAction.NOBODY_ACKED:
-            _note(db, incident, "nobody_acknowledged", f"Nobody has acknowledged INC-{incident.number}.", now)
-            deliveries = _channel_note(
-                db, workspace, incident, f"Nobody has acknowledged INC-{incident.number} ({incident.title}).", now
-            )
-        else:
-            _note(db, incident, "escalation_impossible", decision.message, now)
-            deliveries = _channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
-        outbox = Outbox(deliveries, wakeups)
+        outbox = await carry_out(db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url)
     await outbox.send(now)
     return None
+
+
+async def carry_out(
+    db: AsyncSession,
+    page: Page,
+    incident: Incident,
+    workspace: Workspace,
+    decision: EscalationDecision,
+    backup: Person | None,
+    now: datetime.datetime,
+    seconds_per_minute: float,
+    public_url: str,
+) -> Outbox:
+    """Page the backup, or say in the timeline and the channel why nobody more is paged."""
+    deliveries: list[uuid.UUID] = []
+    wakeups: list[Wakeup] = []
+    if decision.action is EscalationAction.PAGE_BACKUP and backup is not None:
+        schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+        minutes = schedule.escalation_delay_minutes if schedule else 15
+        deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
+        new_page, deliveries = await _page_person(db, workspace, incident, backup, 1, deadline, None, now, public_url)
+        wakeups.append(Wakeup(new_page.id, deadline))
+        note_timeline(db, incident, "escalated", f"{decision.message} Paged {backup.name} by {channels(backup)}.", now)
+    elif decision.action is EscalationAction.NOBODY_ACKED:
+        note_timeline(
+            db, incident, "nobody_acknowledged", f"{decision.message.rstrip('.')} (INC-{incident.number}).", now
+        )
+        deliveries = queue_channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
+    else:
+        note_timeline(db, incident, "escalation_impossible", decision.message, now)
+        deliveries = queue_channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
+    return Outbox(deliveries, wakeups)
 
 
 async def overdue_page_ids(db: AsyncSession, now: datetime.datetime, limit: int = 500) -> list[uuid.UUID]:
@@ -373,9 +387,9 @@ async def resolve_incident(
         note = f"{access.user.display_name} resolved INC-{incident.number}."
         if cancelled:
             note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
-        _note(db, incident, "resolved", note, now)
+        note_timeline(db, incident, "resolved", note, now)
         workspace = await db.get_one(Workspace, incident.workspace_id)
-        outbox = Outbox(_channel_note(db, workspace, incident, note, now), [])
+        outbox = Outbox(queue_channel_note(db, workspace, incident, note, now), [])
     await outbox.send(now)
     return incident
 

@@ -7,7 +7,7 @@ from typing import Any
 import dramatiq
 
 from app.services.events import set_job_sender
-from app.tasks import maintenance, notifications, paging, periodic
+from app.tasks import maintenance, notifications, paging, periodic, webhooks
 
 ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     maintenance.purge_expired,
@@ -15,6 +15,7 @@ ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     notifications.deliver_event,
     notifications.deliver,
     paging.escalate,
+    webhooks.slack_event,
 )
 
 

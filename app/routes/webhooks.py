@@ -1,0 +1,84 @@
+"""Slack and Twilio webhooks: the signature is checked on the raw bytes before anything is read."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from litestar import MediaType, Request, Response, post
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.routes.incidents import settings_of
+from app.services.events import enqueue
+from app.services.inbound import handle_sms, record_inbound, record_rejected
+
+MAX_BODY = 256 * 1024
+SMS_PATH = "/integrations/twilio_sms/"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@post("/integrations/slack/events", name="slack_events", opt={"public": True}, request_max_body_size=MAX_BODY)
+async def slack_events(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    settings = settings_of(request)
+    raw = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    secret = settings.slack_signing_secret
+    if not secret or not SignatureVerifier(secret).is_valid_request(raw, headers):
+        await record_rejected(db_session, "slack", "bad or stale X-Slack-Signature", _now())
+        return Response({"error": "invalid signature"}, status_code=401)
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return Response({"error": "the body is not JSON"}, status_code=400)
+    if not isinstance(payload, dict):
+        return Response({"error": "the body is not a JSON object"}, status_code=400)
+    if payload.get("type") == "url_verification":
+        return Response({"challenge": str(payload.get("challenge", ""))}, status_code=200)
+    event_id = str(payload.get("event_id") or "")
+    if payload.get("type") != "event_callback" or not event_id:
+        return Response({"ok": True, "ignored": "not an event callback"}, status_code=200)
+    received = await record_inbound(db_session, "slack", event_id, raw.decode("utf-8", "replace"), _now())
+    if not received.duplicate:
+        await enqueue("webhooks.slack_event", str(received.row_id))
+    return Response({"ok": True, "duplicate": received.duplicate}, status_code=200)
+
+
+@post(SMS_PATH, name="twilio_sms", opt={"public": True}, request_max_body_size=MAX_BODY)
+async def twilio_sms(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    settings = settings_of(request)
+    raw = await request.body()
+    # Twilio signs the URL it called plus the form fields, so the fields must be split out to check it.
+    params = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    signature = request.headers.get("x-twilio-signature", "")
+    token = settings.twilio_auth_token
+    if not token or not RequestValidator(token).validate(settings.public_url + SMS_PATH, params, signature):
+        await record_rejected(db_session, "sms", "bad X-Twilio-Signature", _now())
+        return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
+    sid = params.get("MessageSid", "")
+    from_number, body = params.get("From", ""), params.get("Body", "")
+    received = await record_inbound(
+        db_session, "sms", sid or f"no-sid-{_now().timestamp()}", f"{from_number}: {body}", _now()
+    )
+    if received.duplicate:
+        text = received.earlier_outcome or "Vigilo: already handled."
+    else:
+        text = await handle_sms(
+            db_session,
+            received.row_id,
+            from_number,
+            body,
+            _now(),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )
+    reply = MessagingResponse()
+    reply.message(text)
+    return Response(str(reply), media_type=MediaType.XML, status_code=200)

@@ -1,0 +1,29 @@
+"""Slack events are answered at once and handled here, so Slack never waits past its 3 seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+
+import dramatiq
+
+from app.integrations.slack import SlackAdapter
+from app.services.inbound import handle_slack_event
+from app.tasks.context import task_session, task_settings
+
+
+@dramatiq.actor(actor_name="webhooks.slack_event", queue_name="webhooks", max_retries=3)
+async def slack_event(row_id: str) -> None:
+    """Act on one logged Slack event (a reaction on an incident post); a second run finds it handled."""
+    settings = task_settings()
+    bot = await asyncio.to_thread(SlackAdapter(settings).bot_user_id)
+    async with task_session() as db:
+        await handle_slack_event(
+            db,
+            uuid.UUID(row_id),
+            bot,
+            datetime.datetime.now(datetime.UTC),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )
