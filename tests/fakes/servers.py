@@ -24,6 +24,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float
+    response: dict[str, Any] | None = None  # what the fake answered (e.g. the ts of a posted message)
 
     @property
     def form(self) -> dict[str, str]:
@@ -76,6 +77,7 @@ class FakeServer:
                     self._send(failure.status, failure.body.encode(), failure.headers)
                     return
                 status, payload = fake._responder(recorded)
+                recorded.response = payload
                 self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:

@@ -242,3 +242,59 @@ async def test_url_verification_answers_the_challenge(incident: Any) -> None:
     body, headers = slack_request(settings, {"type": "url_verification", "challenge": "abc123"})
     response = await client.post("/integrations/slack/events", content=body, headers=headers)
     assert response.json() == {"challenge": "abc123"}
+
+
+async def test_web_buttons_ack_and_decline(incident: Any, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    from tests.factories import PASSWORD
+    from tests.web import login, post_form
+
+    client, team, _, created, _, _ = incident
+    page_url = f"/ws/acme/incidents/{created['id']}"
+    await login(client, "ann@acme.test", PASSWORD)
+    page = await client.get(page_url)
+    assert ">Acknowledge</button>" in page.text
+    assert ">Decline</button>" in page.text
+    declined = await post_form(client, page_url + "/decline", {}, from_page=page_url)
+    assert "Declined INC-1" in (await client.get(declined.headers["location"])).text
+
+    async def backup_texted() -> bool:
+        return texts_to(fake_twilio, team["ben"].phone) == 1
+
+    await until(backup_texted, seconds=DELAY * SCALE / 2)
+    acked = await post_form(client, page_url + "/ack", {}, from_page=page_url)
+    assert acked.status_code == 303
+    assert await responders(db) == [(team["ann"].id, "web")]
+
+
+async def test_sms_number_open_in_two_workspaces_asks_which(incident: Any, db: AsyncSession) -> None:
+    from app.db.models import Membership
+    from app.db.transactions import writing
+    from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+    from app.services.incidents import declare_incident
+
+    client, team, settings, _, _, _ = incident
+    other = await make_team(db, slug="globex", roles={"boss": Role.OWNER})
+    async with writing(db):
+        db.add(Membership(workspace_id=other.workspace.id, user_id=team["ann"].id, role="member", is_active=True))
+    now = datetime.datetime.now(datetime.UTC)
+    schedule = await create_schedule(
+        db,
+        other.workspace.id,
+        {
+            "name": "G",
+            "rotation": "daily",
+            "timezone": "UTC",
+            "handoff_time": "00:00",
+            "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
+            "members": [team["ann"].email],
+        },
+        now,
+    )
+    boss = WorkspaceAccess(WorkspaceRef.of(other.workspace), UserRef.of(other["boss"]), Role.OWNER)
+    await declare_incident(db, boss, "Globex down", "SEV1", schedule.id, now, SCALE, settings.public_url)
+    body, headers = sms_request(settings, {"From": team["ann"].phone, "Body": "ACK 1", "MessageSid": "SMtwo"})
+    response = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
+    assert "open in 2 of your workspaces" in response.text
+    assert await responders(db) == []
+    body2, headers2 = sms_request(settings, {"From": "+19999999999", "Body": "ACK", "MessageSid": "SMunknown"})
+    assert "reply ACK 42" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text

@@ -227,3 +227,57 @@ async def test_no_primary_pages_the_backup_at_once(stack: Stack, db: AsyncSessio
 
     await eventually(backup_paged, seconds=10)
     assert texts_to(fake_twilio, team["ann"].phone or "") == 0
+
+
+async def test_slack_ack_through_worker_processes_stops_escalation(
+    stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
+) -> None:
+    import json
+    import time
+
+    from litestar.testing import AsyncTestClient
+    from slack_sdk.signature import SignatureVerifier
+
+    from app.db.models import Incident, IncidentResponder
+    from app.main import create_app
+
+    team, schedule, owner = await arrange(db, stack)
+    incident = await trigger(db, stack, owner, schedule)
+
+    async def posted() -> bool:
+        return bool(await (await fresh(db)).scalar(select(Incident.slack_ts).where(Incident.id == incident.id)))
+
+    await eventually(posted)
+    ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident.id))
+    payload = {
+        "type": "event_callback",
+        "event_id": "EvWorker1",
+        "event": {
+            "type": "reaction_added",
+            "user": team["ann"].slack_user_id,
+            "reaction": "white_check_mark",
+            "item": {"type": "message", "channel": "C0INCIDENT", "ts": ts},
+        },
+    }
+    body = json.dumps(payload).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": SignatureVerifier(stack.settings.slack_signing_secret or "").generate_signature(
+            timestamp=stamp, body=body
+        ),
+        "Content-Type": "application/json",
+    }
+    # A web process on Redis: it only verifies, records and enqueues; a worker process acts.
+    async with AsyncTestClient(app=create_app(stack.settings)) as client:
+        for _ in range(2):  # Slack retries: the second delivery changes nothing
+            assert (await client.post("/integrations/slack/events", content=body, headers=headers)).status_code == 200
+
+    async def acked() -> bool:
+        session = await fresh(db)
+        return [r.source for r in await session.scalars(select(IncidentResponder))] == ["slack"]
+
+    await eventually(acked)
+    await asyncio.sleep(DELAY_MINUTES * SCALE + 2)
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 0
+    assert [r.source for r in await (await fresh(db)).scalars(select(IncidentResponder))] == ["slack"]
