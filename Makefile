@@ -46,8 +46,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Seeds a fresh PostgreSQL database, runs 2 web and 2 worker processes on Redis with fake Slack and
+# Twilio, measures every scenario, stops what it started; writes bench/results/latest.{json,md}.
 bench: install
-	@echo "Benchmarks come with the 'Benchmarks' issue; nothing to measure yet."
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

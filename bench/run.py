@@ -1,0 +1,588 @@
+"""`make bench`: measure what on-call users feel, on this machine, with the app run as in production.
+
+It makes a fresh PostgreSQL database, seeds it, starts 2 web processes and 2 worker processes on
+Redis (plus fake Slack and Twilio servers on 127.0.0.1), runs every scenario with bounded load,
+stops everything it started, and writes bench/results/latest.json and latest.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.config import Environment
+from app.db.engine import create_engine
+from app.db.migrate import upgrade
+from app.db.models import Incident, Page, Workspace
+from app.domain.roles import Role
+from app.services.accounts import add_user
+from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+from app.services.overrides import edit_slot
+from app.services.schedules import create_schedule, regenerate_schedule, slots_between
+from app.services.tokens import issue_token
+from tests.fakes.servers import start_fake_slack, start_fake_twilio
+
+PG_ADMIN = os.environ.get("VIGILO_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("VIGILO_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+DB_NAME = "vigilo_bench"
+DB_URL = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{DB_NAME}"
+RESULTS = ROOT / "bench" / "results"
+SECRET = "bench-secret-key-0123456789-0123456789-abcdef"
+SIGNING = "bench-signing-secret"
+TWILIO_TOKEN = "bench-twilio-token"
+SCALE = 0.05  # one minute of escalation delay lasts 0.05 s
+PASSWORD = "bench-password-123"
+
+
+@dataclass
+class Figure:
+    scenario: str
+    figure: str
+    value: float
+    unit: str
+    target: str
+    passed: bool | None
+
+
+FIGURES: list[Figure] = []
+
+
+def record(scenario: str, figure: str, value: float, unit: str, target: str = "", passed: bool | None = None) -> None:
+    FIGURES.append(Figure(scenario, figure, round(value, 3), unit, target, passed))
+    mark = "" if passed is None else (" PASS" if passed else " MISS")
+    print(f"  {scenario:28} {figure:34} {value:12.3f} {unit:8} {target}{mark}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def fresh_database() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    upgrade(DB_URL)
+
+
+async def seed(schedules: int = 200) -> dict[str, Any]:
+    """A workspace with 20 people and `schedules` daily schedules holding a year of slots, some overridden."""
+    engine = create_engine(DB_URL)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    now = datetime.datetime.now(datetime.UTC)
+    async with maker() as db:
+        from app.db.transactions import writing
+
+        async with writing(db):
+            workspace = Workspace(slug="bench", name="Bench", slack_channel_id="C0BENCH001")
+            db.add(workspace)
+            await db.flush()
+            people = []
+            from app.db.models import Membership
+
+            for i in range(20):
+                user = await add_user(
+                    db,
+                    f"p{i}@bench.test",
+                    f"Person {i}",
+                    password=PASSWORD if i < 2 else None,
+                    phone=f"+1555020{i:04d}",
+                    slack_user_id=f"U0BENCH{i:03d}",
+                )
+                db.add(
+                    Membership(
+                        workspace_id=workspace.id,
+                        user_id=user.id,
+                        role=Role.OWNER.value if i == 0 else Role.MEMBER.value,
+                    )
+                )
+                people.append(user)
+        owner = WorkspaceAccess(WorkspaceRef.of(workspace), UserRef.of(people[0]), Role.OWNER)
+        ids = []
+        started = time.perf_counter()
+        for n in range(schedules):
+            members = [people[(n + k) % 19 + 1].email for k in range(4)]
+            schedule = await create_schedule(
+                db,
+                workspace.id,
+                {
+                    "name": f"Service {n:03d}",
+                    "rotation": "daily",
+                    "timezone": "Europe/Berlin",
+                    "handoff_time": "09:00",
+                    "starts_at": (now - datetime.timedelta(days=365)).isoformat(),
+                    "members": members,
+                    "escalation_to": people[0].email,
+                    "escalation_delay_minutes": 10,
+                },
+                now,
+            )
+            ids.append(schedule.id)
+            if n % 4 == 0:  # some overrides
+                rows = await slots_between(
+                    db, schedule.id, now + datetime.timedelta(days=2), now + datetime.timedelta(days=3)
+                )
+                if rows:
+                    await edit_slot(db, owner, rows[0][0].id, {"user": people[(n % 19) + 1].email}, now)
+        seeded = time.perf_counter() - started
+        token = await issue_token(db, workspace.id, people[0].id, "bench")
+    await engine.dispose()
+    return {"workspace_id": workspace.id, "schedule_ids": ids, "token": token, "seconds": seeded, "people": people}
+
+
+@dataclass
+class Stack:
+    processes: list[subprocess.Popen[bytes]]
+    url: str
+    env: dict[str, str]
+
+
+@contextmanager
+def running_stack(slack_url: str, twilio_url: str) -> Iterator[Stack]:
+    redis.Redis.from_url(REDIS_BASE).flushdb()
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        # Production topology (PostgreSQL, Redis, several web and worker processes); development mode
+        # only because the SDKs must be pointed at the local fakes, which production refuses.
+        "VIGILO_ENV": Environment.DEVELOPMENT.value,
+        "VIGILO_DATABASE_URL": DB_URL,
+        "VIGILO_REDIS_URL": REDIS_BASE,
+        "VIGILO_SECRET_KEY": SECRET,
+        "VIGILO_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "VIGILO_SLACK_BOT_TOKEN": "xoxb-bench",
+        "VIGILO_SLACK_SIGNING_SECRET": SIGNING,
+        "VIGILO_SLACK_API_URL": slack_url + "/api/",
+        "VIGILO_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "VIGILO_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "VIGILO_TWILIO_FROM_NUMBER": "+15550009999",
+        "VIGILO_TWILIO_API_URL": twilio_url,
+        "VIGILO_SECONDS_PER_DELAY_MINUTE": str(SCALE),
+    }
+    logs = (RESULTS / "stack.log").open("wb")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--processes", "2", "--threads", "4"],
+        env=env,
+        cwd=ROOT,
+        stdout=logs,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack = Stack([web, worker], f"http://127.0.0.1:{port}", env)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(stack.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        time.sleep(2)  # let both web processes come up
+        yield stack
+    finally:
+        for process in stack.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in stack.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        logs.close()
+
+
+def peak_rss_mb(root_pid: int) -> float:
+    """The largest VmHWM among a process and its children (in MiB)."""
+    peak = 0
+    pids = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            if match:
+                peak = max(peak, int(match.group(1)))
+    return peak / 1024
+
+
+# ---------------------------------------------------------------- HTTP load (wrk)
+
+
+def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> dict[str, float]:
+    args = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for key, value in headers.items():
+        args += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    latency = {}
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)", out)
+        if match:
+            value, unit = float(match.group(1)), match.group(2)
+            latency[pct] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    bad = (int(errors.group(1)) if errors else 0) + (
+        sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
+    )
+    return {"rps": rps, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0), "errors": bad}
+
+
+def session_cookie(base: str) -> str:
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        page = client.get("/login")
+        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        client.post("/login", data={"email": "p0@bench.test", "password": PASSWORD, "_csrf_token": csrf})
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+def http_scenarios(stack: Stack, token: str) -> None:
+    print("who's up and the on-call page", flush=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    cookie = {"Cookie": session_cookie(stack.url)}
+    ceiling = wrk(stack.url + "/healthz", 8, 8, {})
+    floor = wrk(stack.url + "/healthz/db", 8, 8, {})
+    record("reference", "bare JSON endpoint", ceiling["rps"], "req/s")
+    record("reference", "SELECT 1 endpoint", floor["rps"], "req/s")
+    api = wrk(stack.url + "/api/v1/ws/bench/oncall", 8, 10, auth)
+    record("who's up (API)", "throughput", api["rps"], "req/s", ">= 80% of SELECT 1", api["rps"] >= 0.8 * floor["rps"])
+    record("who's up (API)", "ratio to SELECT 1", api["rps"] / floor["rps"], "x")
+    record("who's up (API)", "ratio to bare JSON", api["rps"] / ceiling["rps"], "x")
+    record("who's up (API)", "errors", api["errors"], "count", "0", api["errors"] == 0)
+    fragment = wrk(
+        stack.url + "/ws/bench/oncall/", 8, 10, {**cookie, "HX-Request": "true", "HX-Target": "oncall-highlight"}
+    )
+    record(
+        "who's up (fragment)",
+        "throughput",
+        fragment["rps"],
+        "req/s",
+        ">= 80% of SELECT 1",
+        fragment["rps"] >= 0.8 * floor["rps"],
+    )
+    record("who's up (fragment)", "ratio to SELECT 1", fragment["rps"] / floor["rps"], "x")
+    page8 = wrk(stack.url + "/ws/bench/oncall/", 8, 10, cookie)
+    record("on-call page, 8 conns", "p99 latency", page8["p99"], "ms", "< 150 ms", page8["p99"] < 150)
+    record("on-call page, 8 conns", "p50 latency", page8["p50"], "ms")
+    page32 = wrk(stack.url + "/ws/bench/oncall/", 32, 10, cookie)
+    record("on-call page, 32 conns", "p50 latency", page32["p50"], "ms")
+    record("on-call page, 32 conns", "p99 latency", page32["p99"], "ms")
+
+
+# ---------------------------------------------------------------- rotation cost
+
+
+async def rotation_cost() -> None:
+    print("rotation cost", flush=True)
+    engine = create_engine(DB_URL)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    now = datetime.datetime.now(datetime.UTC)
+    async with maker() as db:
+        workspace = await db.scalar(select(Workspace).where(Workspace.slug == "bench"))
+        assert workspace is not None
+        members = [f"p{i}@bench.test" for i in (1, 2, 3, 4)]
+        for count in (250, 500, 1000):
+            tag = uuid.uuid4().hex[:6]
+            ids = []
+            for n in range(count):
+                schedule = await create_schedule(
+                    db,
+                    workspace.id,
+                    {
+                        "name": f"Cost {tag} {n}",
+                        "rotation": "custom",
+                        "shift_hours": 12,
+                        "timezone": "America/New_York",
+                        "handoff_time": "08:00",
+                        "members": members,
+                    },
+                    now,
+                )
+                ids.append(schedule.id)
+            started = time.perf_counter()
+            for schedule_id in ids:
+                await regenerate_schedule(db, workspace.id, schedule_id, now.isoformat(), now)
+            seconds = time.perf_counter() - started
+            target = "< 10 s" if count == 1000 else ""
+            record(
+                "rotation cost",
+                f"regenerate {count} schedules",
+                seconds,
+                "s",
+                target,
+                seconds < 10 if count == 1000 else None,
+            )
+            record("rotation cost", f"per schedule at {count}", seconds / count * 1000, "ms")
+    await engine.dispose()
+
+
+# ---------------------------------------------------------------- paging
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def paging_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID], slack: Any, twilio: Any) -> None:
+    print("paging latency and escalation punctuality", flush=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    sent: dict[int, float] = {}
+    async with httpx.AsyncClient(base_url=stack.url, headers=auth, timeout=30) as client:
+        semaphore = asyncio.Semaphore(8)
+
+        async def trigger(n: int) -> None:
+            async with semaphore:
+                started = time.time()
+                response = await client.post(
+                    "/api/v1/ws/bench/incidents",
+                    json={
+                        "title": f"bench {n}",
+                        "severity": "SEV3",
+                        "schedule_id": str(schedule_ids[n % len(schedule_ids)]),
+                    },
+                )
+                response.raise_for_status()
+                sent[response.json()["number"]] = started
+
+        await asyncio.gather(*(trigger(n) for n in range(200)))
+    deadline = time.time() + 60
+    first_seen: dict[int, float] = {}
+    while time.time() < deadline and len(first_seen) < len(sent):
+        for call in slack.calls("chat.postMessage") + twilio.calls("/Messages.json"):
+            text = call.params.get("text", "") if "chat.postMessage" in call.path else call.form.get("Body", "")
+            match = re.search(r"INC-(\d+)", text)
+            if match and int(match.group(1)) in sent:
+                number = int(match.group(1))
+                first_seen[number] = min(first_seen.get(number, call.at), call.at)
+        await asyncio.sleep(0.5)
+    latencies = [(first_seen[n] - sent[n]) * 1000 for n in first_seen]
+    record("paging latency", "incidents paged", len(latencies), "count", "200", len(latencies) == 200)
+    record("paging latency", "p50", percentile(latencies, 50), "ms")
+    record("paging latency", "p99", percentile(latencies, 99), "ms", "< 300 ms", percentile(latencies, 99) < 300)
+
+    # Escalation: the same 200 pages (10 min delay × 0.05 s) all come due now, unacknowledged.
+    await asyncio.sleep(10 * SCALE * 60 / 60 + 5)
+    end = time.time() + 60
+    engine = create_engine(DB_URL)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    lateness: list[float] = []
+    doubles = 0
+    async with maker() as db:
+        while time.time() < end:
+            await db.commit()
+            escalated = (
+                await db.execute(
+                    select(Page.incident_id, Page.step, Page.deadline, Page.sent_at).join(
+                        Incident, Incident.id == Page.incident_id
+                    )
+                )
+            ).all()
+            by_incident: dict[uuid.UUID, dict[int, Any]] = {}
+            counts: dict[uuid.UUID, int] = {}
+            for incident_id, step, page_deadline, sent_at in escalated:
+                by_incident.setdefault(incident_id, {})[step] = (page_deadline, sent_at)
+                if step == 1:
+                    counts[incident_id] = counts.get(incident_id, 0) + 1
+            if sum(1 for steps in by_incident.values() if 1 in steps) >= 200:
+                break
+            await asyncio.sleep(1)
+        lateness = [
+            (steps[1][1] - steps[0][0]).total_seconds() * 1000
+            for steps in by_incident.values()
+            if 0 in steps and 1 in steps and steps[0][0] is not None
+        ]
+        doubles = sum(1 for c in counts.values() if c > 1)
+    await engine.dispose()
+    record("escalation punctuality", "pages escalated", len(lateness), "count", "200", len(lateness) == 200)
+    if lateness:
+        record("escalation punctuality", "lateness p50", percentile(lateness, 50), "ms")
+        record(
+            "escalation punctuality",
+            "lateness p99",
+            percentile(lateness, 99),
+            "ms",
+            "<= 2000 ms",
+            percentile(lateness, 99) <= 2000,
+        )
+        record("escalation punctuality", "lateness max", max(lateness), "ms")
+    record("escalation punctuality", "escalated twice", doubles, "count", "0", doubles == 0)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+async def webhook_scenarios(stack: Stack) -> None:
+    print("webhooks", flush=True)
+    verifier = SignatureVerifier(SIGNING)
+    bodies = []
+    for n in range(3000):
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "event_id": f"EvBench{n}",
+                "event": {
+                    "type": "reaction_added",
+                    "user": "U0BENCH001",
+                    "reaction": "eyes",
+                    "item": {"type": "message", "channel": "C0BENCH001", "ts": f"{n}.000001"},
+                },
+            }
+        ).encode()
+        stamp = str(int(time.time()))
+        bodies.append(
+            (
+                body,
+                {
+                    "X-Slack-Request-Timestamp": stamp,
+                    "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body),
+                    "Content-Type": "application/json",
+                },
+            )
+        )
+    errors = 0
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=16)) as client:
+        queue = list(bodies)
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                body, headers = queue.pop()
+                response = await client.post("/integrations/slack/events", content=body, headers=headers)
+                errors += response.status_code != 200
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        seconds = time.perf_counter() - started
+    rate = len(bodies) / seconds
+    record("webhooks (Slack)", "throughput", rate, "req/s", ">= 500 req/s", rate >= 500 and errors == 0)
+    record("webhooks (Slack)", "errors", errors, "count", "0", errors == 0)
+    # The load generator's own ceiling on this machine, for reading the figure above.
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=16)) as client:
+        started = time.perf_counter()
+        count = 0
+
+        async def ping() -> None:
+            nonlocal count
+            while time.perf_counter() - started < 5:
+                await client.get("/healthz")
+                count += 1
+
+        await asyncio.gather(*(ping() for _ in range(16)))
+    record("webhooks (Slack)", "generator ceiling (bare JSON)", count / 5, "req/s")
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TWILIO_TOKEN)
+    url = stack.env["VIGILO_PUBLIC_URL"] + "/integrations/twilio_sms/"
+    errors = 0
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=16)) as client:
+        started = time.perf_counter()
+        total = 1000
+
+        async def sms(n: int) -> None:
+            nonlocal errors
+            params = {"From": "+19990000000", "Body": "HELP", "MessageSid": f"SMbench{n}"}
+            response = await client.post(
+                "/integrations/twilio_sms/",
+                data=params,
+                headers={"X-Twilio-Signature": validator.compute_signature(url, params)},
+            )
+            errors += response.status_code != 200
+
+        semaphore = asyncio.Semaphore(16)
+
+        async def guarded(n: int) -> None:
+            async with semaphore:
+                await sms(n)
+
+        await asyncio.gather(*(guarded(n) for n in range(total)))
+        seconds = time.perf_counter() - started
+    record("webhooks (Twilio)", "throughput", total / seconds, "req/s")
+    record("webhooks (Twilio)", "errors", errors, "count", "0", errors == 0)
+
+
+# ---------------------------------------------------------------- report
+
+
+def write_report(machine: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps([asdict(f) for f in FIGURES], indent=2))
+    lines = [
+        f"Machine: {machine}",
+        "",
+        "| scenario | figure | value | unit | target | pass |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for f in FIGURES:
+        verdict = "" if f.passed is None else ("yes" if f.passed else "**no**")
+        lines.append(f"| {f.scenario} | {f.figure} | {f.value} | {f.unit} | {f.target} | {verdict} |")
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+async def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is missing (apt-get install -y wrk); `make bench` installs it")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {sys.platform}"
+    print("seeding a fresh PostgreSQL database", flush=True)
+    fresh_database()
+    seeded = await seed()
+    record("seed", "200 schedules, a year each", seeded["seconds"], "s")
+    slack, twilio = start_fake_slack(), start_fake_twilio()
+    try:
+        with running_stack(slack.url, twilio.url) as stack:
+            http_scenarios(stack, seeded["token"])
+            await paging_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio)
+            await webhook_scenarios(stack)
+            record("memory", "peak RSS, web processes", peak_rss_mb(stack.processes[0].pid), "MiB")
+            record("memory", "peak RSS, worker processes", peak_rss_mb(stack.processes[1].pid), "MiB")
+        await rotation_cost()
+    finally:
+        slack.stop()
+        twilio.stop()
+    write_report(machine)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
