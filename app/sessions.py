@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from advanced_alchemy.extensions.litestar.session import SESSION_ID_MAX_LENGTH, SQLAlchemyAsyncSessionBackend
@@ -10,6 +11,9 @@ from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
 
 ROTATE_FLAG = "vigilo.rotate_session"
+LOADED_KEY = "vigilo.session_loaded"
+REFRESHED = "_refreshed"
+REFRESH_EVERY = 3600  # seconds: an unchanged session is written back (and its expiry renewed) at most hourly
 
 
 class RotatingSessionBackend(SQLAlchemyAsyncSessionBackend):
@@ -35,6 +39,11 @@ class RotatingSessionBackend(SQLAlchemyAsyncSessionBackend):
                 return None
             return row.data
 
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        connection.scope[LOADED_KEY] = dict(data)  # type: ignore[literal-required]
+        return data
+
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
@@ -42,6 +51,15 @@ class RotatingSessionBackend(SQLAlchemyAsyncSessionBackend):
             if connection.cookies.get(self.config.key) in {None, "", "null"}:
                 return
             scope_session = Empty
+        elif isinstance(scope_session, dict) and not connection.scope.get(ROTATE_FLAG):
+            loaded = connection.scope.get(LOADED_KEY)
+            fresh = time.time() - float(scope_session.get(REFRESHED, 0)) < REFRESH_EVERY
+            if loaded == scope_session and fresh:
+                # Unchanged and recently renewed: no write. Each write would need a second pooled
+                # connection while the request still holds its own, on every page view.
+                return
+            if not fresh:
+                scope_session = {**scope_session, REFRESHED: time.time()}
         await super().store_in_message(scope_session, message, connection)
 
 

@@ -65,6 +65,11 @@ class Board:
     viewer_on_call: tuple[ScheduleStatus, ...]
     refresh_in: datetime.timedelta  # when the board next changes by itself (at most MAX_REFRESH)
 
+    @property
+    def names(self) -> dict[uuid.UUID, str]:
+        """Schedule names by id (for listing hand-offs)."""
+        return {s.schedule.id: s.schedule.name for s in self.statuses}
+
 
 def build_board(
     schedules: Sequence[BoardSchedule],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
 from litestar import Request, get, post
@@ -13,7 +14,7 @@ from app.routes.access import SESSION_USER_KEY, LoginRequired, session_user
 from app.routes.forms import Form
 from app.services.accounts import BadCredentials, LoginThrottled, authenticate
 from app.services.memberships import workspaces_of
-from app.sessions import rotate_session
+from app.sessions import REFRESHED, rotate_session
 
 
 def _safe_next(raw: str | None) -> str:
@@ -66,7 +67,7 @@ async def login_submit(request: Request[Any, Any, Any], db_session: AsyncSession
             status_code=401,
         )
     rotate_session(request)
-    request.set_session({SESSION_USER_KEY: str(user.id)})
+    request.set_session({SESSION_USER_KEY: str(user.id), REFRESHED: time.time()})
     return Redirect(target, status_code=303)
 
 

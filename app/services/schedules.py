@@ -138,6 +138,30 @@ async def slot_at(db: AsyncSession, schedule_id: uuid.UUID, at: datetime.datetim
     return slot if slot is not None and slot.start_time <= at else None
 
 
+async def oncall_for_all(db: AsyncSession, schedules: Sequence[OnCallSchedule], at: datetime.datetime) -> list[OnCall]:
+    """Who holds each schedule at `at`, in two queries however many schedules there are."""
+    active = [s.id for s in schedules if s.is_active]
+    slots: dict[uuid.UUID, OnCallSlot] = {}
+    if active:
+        rows = await db.scalars(
+            select(OnCallSlot).where(
+                OnCallSlot.schedule_id.in_(active), OnCallSlot.end_time > at, OnCallSlot.start_time <= at
+            )
+        )
+        slots = {slot.schedule_id: slot for slot in rows}
+    wanted = {slot.user_id for slot in slots.values()} | {s.escalation_to_id for s in schedules if s.escalation_to_id}
+    people: dict[uuid.UUID, UserProfile] = {}
+    if wanted:
+        people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(wanted)))}
+    result = []
+    for schedule in schedules:
+        slot = slots.get(schedule.id)
+        primary = people.get(slot.user_id) if slot is not None else None
+        backup = people.get(schedule.escalation_to_id) if schedule.escalation_to_id else None
+        result.append(OnCall(schedule, slot, primary, backup))
+    return result
+
+
 async def oncall_at(db: AsyncSession, schedule: OnCallSchedule, at: datetime.datetime) -> OnCall:
     """Primary and backup of `schedule` at `at`; an inactive schedule has no primary."""
     slot = await slot_at(db, schedule.id, at) if schedule.is_active else None

@@ -25,6 +25,7 @@ from app.services.schedules import (
     get_schedule,
     list_schedules,
     oncall_at,
+    oncall_for_all,
     regenerate_schedule,
     slots_between,
     update_schedule,
@@ -146,7 +147,7 @@ class SchedulesApi(Controller):
         schedules = await list_schedules(db_session, access.workspace.id)
         return {
             "at": when.isoformat(),
-            "schedules": [oncall_view(await oncall_at(db_session, schedule, when)) for schedule in schedules],
+            "schedules": [oncall_view(o) for o in await oncall_for_all(db_session, schedules, when)],
         }
 
     @post("/schedules/{schedule_id:str}/extend", opt=WRITE, status_code=200, summary="Fill up to now + horizon")
