@@ -318,8 +318,20 @@ async def rotation_cost() -> None:
     maker = async_sessionmaker(engine, expire_on_commit=False)
     now = datetime.datetime.now(datetime.UTC)
     async with maker() as db:
-        workspace = await db.scalar(select(Workspace).where(Workspace.slug == "bench"))
-        assert workspace is not None
+        bench = await db.scalar(select(Workspace).where(Workspace.slug == "bench"))
+        assert bench is not None
+        from app.db.models import Membership
+        from app.db.models import UserProfile as Person
+        from app.db.transactions import writing
+
+        async with writing(db):
+            workspace = Workspace(slug=f"cost-{uuid.uuid4().hex[:6]}", name="Rotation cost")
+            db.add(workspace)
+            await db.flush()
+            for person in await db.scalars(
+                select(Person).where(Person.email.in_([f"p{i}@bench.test" for i in (1, 2, 3, 4)]))
+            ):
+                db.add(Membership(workspace_id=workspace.id, user_id=person.id, role=Role.MEMBER.value))
         members = [f"p{i}@bench.test" for i in (1, 2, 3, 4)]
         for count in (250, 500, 1000):
             tag = uuid.uuid4().hex[:6]

@@ -26,12 +26,25 @@ async def load_board(
     db: AsyncSession, workspace_id: uuid.UUID, viewer_id: uuid.UUID | None, now: datetime.datetime
 ) -> BoardPage:
     """The board at `now` for the viewer, with the people it names."""
-    schedules = list(await db.scalars(select(OnCallSchedule).where(OnCallSchedule.workspace_id == workspace_id)))
+    # Plain column rows, not ORM objects: a board of hundreds of schedules reads thousands of slots.
+    schedules = (
+        await db.execute(
+            select(
+                OnCallSchedule.id, OnCallSchedule.name, OnCallSchedule.is_active, OnCallSchedule.escalation_to_id
+            ).where(OnCallSchedule.workspace_id == workspace_id)
+        )
+    ).all()
     ids = [s.id for s in schedules]
     slot_rows = (
         (
-            await db.scalars(
-                select(OnCallSlot).where(
+            await db.execute(
+                select(
+                    OnCallSlot.schedule_id,
+                    OnCallSlot.user_id,
+                    OnCallSlot.start_time,
+                    OnCallSlot.end_time,
+                    OnCallSlot.is_override,
+                ).where(
                     OnCallSlot.schedule_id.in_(ids),
                     OnCallSlot.end_time > now,
                     OnCallSlot.start_time < now + UPCOMING,
@@ -43,7 +56,7 @@ async def load_board(
     )
     board = build_board(
         [BoardSchedule(s.id, s.name, s.is_active, s.escalation_to_id) for s in schedules],
-        [BoardSlot(s.schedule_id, s.user_id, s.start_time, s.end_time, s.is_override) for s in slot_rows],
+        [BoardSlot(*row) for row in slot_rows],
         now,
         viewer_id,
     )
