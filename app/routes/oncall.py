@@ -105,8 +105,12 @@ class OnCallPages(Controller):
         error: str | None = None,
     ) -> Template:
         now = _now()
+        fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
         page = await load_board(db_session, access.workspace.id, access.user.id, now)
-        mine, theirs = await swap_choices(db_session, access, now) if access.allows(Role.MEMBER) else ([], [])
+        wants_swaps = fragment is None or fragment == BOARD_FRAGMENTS["oncall-swaps"]
+        mine, theirs = (
+            await swap_choices(db_session, access, now) if wants_swaps and access.allows(Role.MEMBER) else ([], [])
+        )
         context = {
             "access": access,
             "nav": "oncall",
@@ -118,14 +122,13 @@ class OnCallPages(Controller):
             "handoff_limit": min(max(handoffs, HANDOFF_PAGE), 1000),
             "handoff_page": HANDOFF_PAGE,
             "refresh_seconds": max(1, math.ceil(page.board.refresh_in.total_seconds())),
-            "swaps": await swaps_for(db_session, access, now),
+            "swaps": await swaps_for(db_session, access, now) if wants_swaps else [],
             "my_slots": mine,
             "their_slots": theirs,
             "can_swap": access.allows(Role.MEMBER),
             "notice": notice,
             "error": error,
         }
-        fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
         return Template(fragment or "oncall/index.html", context=context)
 
     # ------------------------------------------------------------ create and edit
