@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,3 +63,21 @@ async def fresh(db: AsyncSession) -> AsyncSession:
     await db.commit()
     db.expunge_all()
     return db
+
+
+async def make_paging_schedule(db: AsyncSession, team: Team, delay_minutes: int) -> Any:
+    """A daily schedule started an hour ago: ann is on call, ben is the backup."""
+    from app.services.schedules import create_schedule
+
+    now = datetime.datetime.now(datetime.UTC)
+    body = {
+        "name": "Ops",
+        "rotation": "daily",
+        "timezone": "UTC",
+        "handoff_time": "00:00",
+        "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
+        "members": [team["ann"].email],
+        "escalation_to": team["ben"].email,
+        "escalation_delay_minutes": delay_minutes,
+    }
+    return await create_schedule(db, team.workspace.id, body, now)

@@ -125,19 +125,7 @@ async def _page_person(
             f"{incident.title}\n{_link(public_url, workspace, incident)}\n"
             f"React :{ACK_REACTION}: to acknowledge, :{DECLINE_REACTION}: to decline."
         )
-        row = queue_delivery(
-            db,
-            workspace_id=workspace.id,
-            channel="slack_post",
-            target=workspace.slack_channel_id,
-            text=text,
-            now=now,
-            incident_id=incident.id,
-            page_id=page.id,
-            missing="the workspace has no Slack incident channel",
-        )
-        if row.status == "pending":
-            deliveries.append(row.id)
+        deliveries += queue_channel_note(db, workspace, incident, text, now, page_id=page.id)
     if person.phone:
         row = queue_delivery(
             db,
@@ -154,8 +142,14 @@ async def _page_person(
 
 
 def queue_channel_note(
-    db: AsyncSession, workspace: Workspace, incident: Incident, text: str, now: datetime.datetime
+    db: AsyncSession,
+    workspace: Workspace,
+    incident: Incident,
+    text: str,
+    now: datetime.datetime,
+    page_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
+    """Queue a message for the incident channel (in the incident post's thread once there is one)."""
     row = queue_delivery(
         db,
         workspace_id=workspace.id,
@@ -164,6 +158,7 @@ def queue_channel_note(
         text=text,
         now=now,
         incident_id=incident.id,
+        page_id=page_id,
         missing="the workspace has no Slack incident channel",
     )
     return [row.id] if row.status == "pending" else []

@@ -25,7 +25,7 @@ from app.domain.roles import Role
 from app.main import create_app
 from app.services.schedules import create_schedule
 from app.services.tokens import issue_token
-from tests.factories import fresh, make_team
+from tests.factories import fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
 
 SCALE = 0.05
@@ -78,22 +78,7 @@ async def until(check: Any, seconds: float = 10) -> None:
 async def incident(integration_settings: Settings, db: AsyncSession, fake_slack: FakeServer) -> Any:
     settings = replace(integration_settings, seconds_per_delay_minute=SCALE)
     team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Role.VIEWER})
-    now = datetime.datetime.now(datetime.UTC)
-    schedule = await create_schedule(
-        db,
-        team.workspace.id,
-        {
-            "name": "Ops",
-            "rotation": "daily",
-            "timezone": "UTC",
-            "handoff_time": "00:00",
-            "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
-            "members": [team["ann"].email],
-            "escalation_to": team["ben"].email,
-            "escalation_delay_minutes": DELAY,
-        },
-        now,
-    )
+    schedule = await make_paging_schedule(db, team, DELAY)
     token = await issue_token(db, team.workspace.id, team["owner"].id)
     auth = {"Authorization": f"Bearer {token}"}
     async with AsyncTestClient(app=create_app(settings)) as client:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.domain.roles import Role
 from app.main import create_app
-from app.services.schedules import create_schedule, set_active
+from app.services.schedules import set_active
 from app.services.tokens import issue_token
-from tests.factories import make_team
+from tests.factories import make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
 
 ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Role.VIEWER}
@@ -28,22 +28,7 @@ ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Rol
 async def paging(integration_settings: Settings, db: AsyncSession) -> Any:
     settings = replace(integration_settings, seconds_per_delay_minute=0.05)
     team = await make_team(db, roles=ROLES)
-    now = datetime.datetime.now(datetime.UTC)
-    schedule = await create_schedule(
-        db,
-        team.workspace.id,
-        {
-            "name": "Ops",
-            "rotation": "daily",
-            "timezone": "UTC",
-            "handoff_time": "00:00",
-            "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
-            "members": [team["ann"].email],
-            "escalation_to": team["ben"].email,
-            "escalation_delay_minutes": 20,  # one second at this scale
-        },
-        now,
-    )
+    schedule = await make_paging_schedule(db, team, 20)
     token = await issue_token(db, team.workspace.id, team["owner"].id)
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client, team, schedule, {"Authorization": f"Bearer {token}"}

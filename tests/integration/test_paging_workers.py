@@ -24,10 +24,10 @@ from app.db.models import Page, TimelineEntry
 from app.domain.roles import Role
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident, resolve_incident
-from app.services.schedules import create_schedule, set_active
+from app.services.schedules import set_active
 from app.tasks import broker as task_broker
 from tests.conftest import REDIS_URL, require_service
-from tests.factories import Team, fresh, make_team
+from tests.factories import Team, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
 
 pytestmark = pytest.mark.slow
@@ -114,22 +114,7 @@ def stack(request: pytest.FixtureRequest, integration_settings: Settings, tmp_pa
 
 async def arrange(db: AsyncSession, stack: Stack) -> tuple[Team, Any, WorkspaceAccess]:
     team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER})
-    now = datetime.datetime.now(datetime.UTC)
-    schedule = await create_schedule(
-        db,
-        team.workspace.id,
-        {
-            "name": "Ops",
-            "rotation": "daily",
-            "timezone": "UTC",
-            "handoff_time": "00:00",
-            "starts_at": (now - datetime.timedelta(hours=1)).isoformat(),
-            "members": [team["ann"].email],
-            "escalation_to": team["ben"].email,
-            "escalation_delay_minutes": DELAY_MINUTES,
-        },
-        now,
-    )
+    schedule = await make_paging_schedule(db, team, DELAY_MINUTES)
     owner = WorkspaceAccess(WorkspaceRef.of(team.workspace), UserRef.of(team["owner"]), Role.OWNER)
     return team, schedule, owner
 
