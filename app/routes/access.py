@@ -14,6 +14,7 @@ from litestar import Request
 from litestar.exceptions import ImproperlyConfiguredException, NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db.models import UserProfile
 from app.domain.roles import Role
 from app.services.accounts import get_user
@@ -47,6 +48,13 @@ async def session_user(request: Request[Any, Any, Any], db_session: AsyncSession
         request.clear_session()
         raise LoginRequired
     return user
+
+
+def settings_of(request: Request[Any, Any, Any]) -> Settings:
+    """The settings the app was built with."""
+    settings = request.app.state["settings"]
+    assert isinstance(settings, Settings)
+    return settings
 
 
 async def provide_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:

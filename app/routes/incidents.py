@@ -14,11 +14,10 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.domain.acks import Source
 from app.domain.paging import Severity
 from app.domain.roles import Role
-from app.routes.access import provide_access
+from app.routes.access import provide_access, settings_of
 from app.routes.forms import field
 from app.services.acks import acknowledge
 from app.services.acks import decline as decline_page
@@ -34,12 +33,6 @@ FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def settings_of(request: Request[Any, Any, Any]) -> Settings:
-    settings = request.app.state["settings"]
-    assert isinstance(settings, Settings)
-    return settings
 
 
 class IncidentPages(Controller):

@@ -13,9 +13,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
-from app.routes.access import provide_access
+from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
-from app.routes.incidents import settings_of
 from app.services.deliveries import recent_deliveries
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.routes.incidents import settings_of
+from app.routes.access import settings_of
 from app.services.events import enqueue
 from app.services.inbound import handle_sms, record_inbound, record_rejected
 

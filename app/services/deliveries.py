@@ -92,7 +92,6 @@ async def send_logged(
         row.error = result.error
         if result.outcome is Outcome.SENT:
             row.status = "sent"
-            row.external_id = None
             return Attempt(done=True, result=result, outgoing=outgoing)
         if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
             row.status = "retrying"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 
 class FieldError(Exception):
     """Invalid input; `errors` maps each field name to its message. Nothing was written."""
@@ -25,3 +27,13 @@ class Forbidden(Exception):
 
 class Conflict(Exception):
     """The change collides with existing state (e.g. an overlapping override)."""
+
+
+def parse_id(raw: object, what: str) -> uuid.UUID:
+    """The UUID in `raw`; a malformed id is simply an unknown one (NotFound naming `what`)."""
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None

@@ -38,7 +38,7 @@ from app.domain.paging import (
 )
 from app.integrations.slack import Outcome, SendResult
 from app.services.deliveries import queue_delivery
-from app.services.errors import Conflict, FieldError, NotFound
+from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.events import enqueue
 from app.services.identity import WorkspaceAccess
 from app.services.schedules import SLOT_ROLES, slot_at
@@ -393,11 +393,7 @@ async def resolve_incident(
 
 
 async def get_incident(db: AsyncSession, workspace_id: uuid.UUID, incident_id: str | uuid.UUID) -> Incident:
-    try:
-        parsed = incident_id if isinstance(incident_id, uuid.UUID) else uuid.UUID(str(incident_id))
-    except ValueError:
-        raise NotFound("No such incident.") from None
-    incident = await db.get(Incident, parsed)
+    incident = await db.get(Incident, parse_id(incident_id, "incident"))
     if incident is None or incident.workspace_id != workspace_id:
         raise NotFound("No such incident.")
     return incident

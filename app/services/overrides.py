@@ -31,10 +31,10 @@ from app.domain.overrides import (
 )
 from app.domain.roles import Role
 from app.domain.schedules import parse_instant
-from app.services.errors import Conflict, FieldError, Forbidden, NotFound
+from app.services.errors import Conflict, FieldError, Forbidden, NotFound, parse_id
 from app.services.events import dispatch_all
 from app.services.identity import WorkspaceAccess
-from app.services.schedules import SLOT_ROLES, materialise, slot_at
+from app.services.schedules import SLOT_ROLES, get_schedule, materialise, slot_at
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ def _refused(exc: EditRefused) -> Exception:
 
 
 async def slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: uuid.UUID | str) -> OnCallSlot:
-    try:
-        parsed = slot_id if isinstance(slot_id, uuid.UUID) else uuid.UUID(str(slot_id))
-    except ValueError:
-        raise NotFound("No such slot.") from None
+    parsed = parse_id(slot_id, "slot")
     row = (
         await db.execute(
             select(OnCallSlot, OnCallSchedule.workspace_id)
@@ -225,15 +222,9 @@ async def hand_off(
     if errors:
         raise FieldError(errors)
     at = at or now
-    try:
-        parsed_id = uuid.UUID(str(schedule_id))
-    except ValueError:
-        raise NotFound("No such schedule.") from None
     async with writing(db):
-        schedule = await db.get(OnCallSchedule, parsed_id)
-        if schedule is None or schedule.workspace_id != access.workspace.id:
-            raise NotFound("No such schedule.")
-        schedule = await _locked_schedule(db, schedule.id)
+        found = await get_schedule(db, access.workspace.id, schedule_id)
+        schedule = await _locked_schedule(db, found.id)
         to_user = await _eligible_user(db, access.workspace.id, to_email, "to")
         covering = await slot_at(db, schedule.id, at)
         if covering is not None:
@@ -322,10 +313,7 @@ async def decide_swap(
     db: AsyncSession, access: WorkspaceAccess, swap_id: str, accept: bool, now: datetime.datetime
 ) -> SwapRequest:
     """The other person accepts (both slots become overrides, in one transaction) or declines."""
-    try:
-        parsed = uuid.UUID(swap_id)
-    except ValueError:
-        raise NotFound("No such swap request.") from None
+    parsed = parse_id(swap_id, "swap request")
     async with writing(db):
         request = await db.get(SwapRequest, parsed)
         if request is None or request.workspace_id != access.workspace.id:

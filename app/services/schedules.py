@@ -22,7 +22,7 @@ from app.domain.layering import ExistingSlot, Interval, plan_regeneration, subtr
 from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
 from app.domain.schedules import ScheduleDefinition, ScheduleFieldErrors, parse_definition, parse_instant
-from app.services.errors import FieldError, NotFound
+from app.services.errors import FieldError, NotFound, parse_id
 
 SLOT_ROLES = (Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)
 
@@ -77,11 +77,7 @@ def covered_until(rotation: Rotation[Any], horizon: datetime.datetime) -> dateti
 
 async def get_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID | str) -> OnCallSchedule:
     """The schedule of this workspace, or NotFound (also for a malformed id)."""
-    try:
-        parsed = schedule_id if isinstance(schedule_id, uuid.UUID) else uuid.UUID(str(schedule_id))
-    except ValueError:
-        raise NotFound("No such schedule.") from None
-    schedule = await db.get(OnCallSchedule, parsed)
+    schedule = await db.get(OnCallSchedule, parse_id(schedule_id, "schedule"))
     if schedule is None or schedule.workspace_id != workspace_id:
         raise NotFound("No such schedule.")
     return schedule

@@ -12,9 +12,9 @@ from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
+from app.routes.access import settings_of
 from app.routes.api.access import provide_api_access
 from app.routes.api.views import incident_view
-from app.routes.incidents import settings_of
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
 
