@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -266,3 +267,108 @@ async def test_slack_ack_through_worker_processes_stops_escalation(
     await asyncio.sleep(DELAY_MINUTES * SCALE + 2)
     assert texts_to(fake_twilio, team["ben"].phone or "") == 0
     assert [r.source for r in await (await fresh(db)).scalars(select(IncidentResponder))] == ["slack"]
+
+
+def _signed_sms(settings: Settings, params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    url = settings.public_url + "/integrations/twilio_sms/"
+    signature = RequestValidator(settings.twilio_auth_token or "").compute_signature(url, params)
+    return urlencode(params), {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def test_sms_ack_and_decline_through_worker_processes(
+    stack: Stack, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from app.db.models import IncidentResponder
+    from app.main import create_app
+
+    team, schedule, owner = await arrange(db, stack)
+    first = await trigger(db, stack, owner, schedule, title="Disk full")
+    second = await trigger(db, stack, owner, schedule, title="Queue stuck")
+    async with AsyncTestClient(app=create_app(stack.settings)) as client:
+        body, headers = _signed_sms(
+            stack.settings, {"From": team["ann"].phone or "", "Body": f"  ack {first.number} ", "MessageSid": "SMw1"}
+        )
+        acked = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
+        assert f"<Message>Acknowledged INC-{first.number}.</Message>" in acked.text
+        started = time.monotonic()
+        body, headers = _signed_sms(
+            stack.settings, {"From": team["ann"].phone or "", "Body": f"DECLINE {second.number}", "MessageSid": "SMw2"}
+        )
+        declined = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
+        assert "the backup is paged" in declined.text
+
+    async def backup_paged_once() -> bool:
+        return texts_to(fake_twilio, team["ben"].phone or "") == 1
+
+    await eventually(backup_paged_once)
+    assert time.monotonic() - started < DELAY_MINUTES * SCALE  # at once, not at the deadline
+    await asyncio.sleep(DELAY_MINUTES * SCALE + 2)
+    assert texts_to(fake_twilio, team["ben"].phone or "") == 1  # the acked incident never escalated
+    sources = [(r.incident_id, r.source) for r in await (await fresh(db)).scalars(select(IncidentResponder))]
+    assert sources == [(first.id, "sms")]
+
+
+async def test_the_bots_own_reaction_acks_nothing_through_worker_processes(
+    stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
+) -> None:
+    import json
+
+    from litestar.testing import AsyncTestClient
+    from slack_sdk.signature import SignatureVerifier
+
+    from app.db.models import DeliveryLog, Incident, IncidentResponder
+    from app.main import create_app
+
+    team, schedule, owner = await arrange(db, stack)
+    incident = await trigger(db, stack, owner, schedule)
+
+    async def posted() -> bool:
+        return bool(await (await fresh(db)).scalar(select(Incident.slack_ts).where(Incident.id == incident.id)))
+
+    await eventually(posted)
+    ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident.id))
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "EvBotOwn",
+            "event": {
+                "type": "reaction_added",
+                "user": "U0VIGILOBOT",
+                "reaction": "white_check_mark",
+                "item": {"type": "message", "channel": "C0INCIDENT", "ts": ts},
+            },
+        }
+    ).encode()
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(stack.settings.slack_signing_secret or "").generate_signature(
+        timestamp=stamp, body=body
+    )
+    async with AsyncTestClient(app=create_app(stack.settings)) as client:
+        response = await client.post(
+            "/integrations/slack/events",
+            content=body,
+            headers={
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": signature,
+                "Content-Type": "application/json",
+            },
+        )
+        assert response.status_code == 200
+
+    async def handled() -> bool:
+        row = await (await fresh(db)).scalar(select(DeliveryLog).where(DeliveryLog.external_id == "EvBotOwn"))
+        return row is not None and row.status == "ignored"
+
+    await eventually(handled)
+    assert list(await (await fresh(db)).scalars(select(IncidentResponder))) == []
+
+    async def escalated() -> bool:  # nothing was claimed, so the page escalates as usual
+        return texts_to(fake_twilio, team["ben"].phone or "") == 1
+
+    await eventually(escalated)
