@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from advanced_alchemy.base import UUIDAuditBase, UUIDBase
+from advanced_alchemy.base import UUIDAuditBase, UUIDBase, UUIDv7Base
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
@@ -220,7 +220,10 @@ class IncidentResponder(UUIDAuditBase):
     source: Mapped[str] = mapped_column(String(8))
 
 
-class TimelineEntry(UUIDBase):
+class TimelineEntry(UUIDv7Base):
+    """One decision, in words. Ids are time-ordered (UUID v7), so entries written in the same instant
+    still read back in the order they were written."""
+
     __tablename__ = "timeline_entry"
     __table_args__ = (Index("ix_timeline_entry_incident_at", "incident_id", "at"),)
 

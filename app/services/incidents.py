@@ -69,7 +69,7 @@ class Outbox:
 
 
 def note_timeline(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
-    db.add(TimelineEntry(id=uuid.uuid4(), incident_id=incident.id, at=now, kind=kind, message=message))
+    db.add(TimelineEntry(incident_id=incident.id, at=now, kind=kind, message=message))
 
 
 async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:

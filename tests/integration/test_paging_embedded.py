@@ -59,6 +59,7 @@ async def test_trigger_pages_primary_then_escalates_once(
     assert body["number"] == 1
     assert body["status"] == "triggered"
     assert [(p["user"]["email"], p["step"], p["status"]) for p in body["pages"]] == [(team["ann"].email, 0, "pending")]
+    assert [e["kind"] for e in body["timeline"]] == ["declared", "paged", "escalation_scheduled"]
     await wait_for(lambda: len(fake_slack.calls("reactions.add")) == 2 and fake_twilio.calls("/Messages.json"))
     (post, *_) = fake_slack.calls("chat.postMessage")
     assert post.params["channel"] == "C0INCIDENT"
