@@ -43,6 +43,7 @@ from app.routes.incidents import IncidentPages
 from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
+from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
 from app.routes.webhooks import slack_events, twilio_sms
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         header_name="x-csrftoken",
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
+        cookie_httponly=True,  # the token reaches pages in hidden fields and hx-headers, never from script
         exclude=CSRF_EXEMPT,
     )
     # Tests move time themselves, so VIGILO_ENV=test runs no periodic tick.
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             directory=ROOT / "templates", engine=JinjaTemplateEngine, engine_callback=install_filters
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers(https=settings.secure_cookies)],
         lifespan=[embedded_worker],
         openapi_config=OpenAPIConfig(
             title="Vigilo On-call API",
