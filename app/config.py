@@ -50,6 +50,8 @@ class Settings:
     twilio_from_number: str | None = None
     twilio_api_url: str | None = None
     seconds_per_delay_minute: float = 60.0
+    tick_seconds: float = 15.0  # how often workers run the periodic sweeps
+    send_timeout_seconds: float = 10.0  # a Slack or Twilio call that takes longer is "unknown"
 
     @property
     def is_production(self) -> bool:
@@ -113,6 +115,9 @@ class Settings:
             if not 0 < scale <= 3600:
                 raise SettingsError("VIGILO_SECONDS_PER_DELAY_MINUTE", "must be between 0 and 3600")
 
+        tick_seconds = _bounded_number("VIGILO_TICK_SECONDS", get("TICK_SECONDS"), 15.0, 0.2, 300)
+        send_timeout = _bounded_number("VIGILO_SEND_TIMEOUT_SECONDS", get("SEND_TIMEOUT_SECONDS"), 10.0, 0.5, 60)
+
         if env is Environment.PRODUCTION:
             for name in ("SLACK_API_URL", "TWILIO_API_URL"):
                 if get(name) is not None:
@@ -136,7 +141,21 @@ class Settings:
             twilio_from_number=from_number,
             twilio_api_url=get("TWILIO_API_URL"),
             seconds_per_delay_minute=scale,
+            tick_seconds=tick_seconds,
+            send_timeout_seconds=send_timeout,
         )
+
+
+def _bounded_number(variable: str, raw: str | None, default: float, low: float, high: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(variable, "must be a number of seconds") from None
+    if not low <= value <= high:
+        raise SettingsError(variable, f"must be between {low:g} and {high:g} seconds")
+    return value
 
 
 def _require_http_url(variable: str, url: str) -> None:

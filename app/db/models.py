@@ -241,6 +241,8 @@ class DeliveryLog(UUIDBase):
         Index("ix_delivery_log_workspace_at", "workspace_id", "at"),
         # A retried webhook (Slack event_id, Twilio MessageSid) finds its first delivery here.
         Index("uq_delivery_log_inbound_key", "channel", "direction", "external_id", unique=True),
+        # The sweeper's lookup: outbound rows left pending, retrying or sending.
+        Index("ix_delivery_log_status_at", "status", "at"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), default=None)
@@ -255,6 +257,7 @@ class DeliveryLog(UUIDBase):
     page_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("page.id", ondelete="SET NULL"), default=None)
     summary: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class PeriodicLease(UUIDBase):

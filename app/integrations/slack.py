@@ -16,7 +16,6 @@ from slack_sdk.errors import SlackApiError
 
 from app.config import Settings
 
-TIMEOUT_SECONDS = 10
 _BOT_IDS: dict[str, str | None] = {}
 
 
@@ -43,7 +42,7 @@ class SlackAdapter:
         self.configured = bool(settings.slack_bot_token)
         self._client = WebClient(
             token=settings.slack_bot_token,
-            timeout=TIMEOUT_SECONDS,
+            timeout=settings.send_timeout_seconds,  # type: ignore[arg-type]  # urllib takes a float
             base_url=settings.slack_api_url or WebClient.BASE_URL,
         )
 

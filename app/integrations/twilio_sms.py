@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -10,7 +12,23 @@ from twilio.rest import Client
 from app.config import Settings
 from app.integrations.slack import Outcome, SendResult
 
-TIMEOUT_SECONDS = 10
+DEFAULT_RETRY_AFTER_SECONDS = 5.0
+
+
+class _RetryAfterClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
+    """twilio's HTTP client, keeping the last answer's Retry-After (its exception drops the headers)."""
+
+    retry_after: float | None = None
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.retry_after = None
+        response = super().request(*args, **kwargs)
+        raw = (response.headers or {}).get("Retry-After")
+        try:
+            self.retry_after = float(raw) if raw is not None else None
+        except ValueError:
+            self.retry_after = None  # an HTTP date; the default wait applies
+        return response
 
 
 class SmsAdapter:
@@ -21,10 +39,9 @@ class SmsAdapter:
             settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number
         )
         self._from = settings.twilio_from_number or ""
+        self._http = _RetryAfterClient(timeout=settings.send_timeout_seconds)
         self._client = Client(
-            settings.twilio_account_sid or "AC-unset",
-            settings.twilio_auth_token or "unset",
-            http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS),
+            settings.twilio_account_sid or "AC-unset", settings.twilio_auth_token or "unset", http_client=self._http
         )
         if settings.twilio_api_url:
             self._client.api.base_url = settings.twilio_api_url.rstrip("/")
@@ -36,7 +53,8 @@ class SmsAdapter:
             message = self._client.messages.create(to=to, from_=self._from, body=body)
         except TwilioRestException as exc:
             if exc.status == 429:
-                return SendResult(Outcome.TEMPORARY, "rate limited (429)", retry_after=5.0)
+                wait = self._http.retry_after or DEFAULT_RETRY_AFTER_SECONDS
+                return SendResult(Outcome.TEMPORARY, "rate limited (429)", retry_after=wait)
             if exc.status >= 500:
                 return SendResult(Outcome.TEMPORARY, f"Twilio answered {exc.status}")
             return SendResult(Outcome.PERMANENT, f"Twilio refused ({exc.status}): {exc.msg}")

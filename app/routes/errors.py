@@ -6,10 +6,12 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -35,6 +37,23 @@ _TITLES = {
 }
 
 
+class FieldProblem(msgspec.Struct):
+    """One invalid field: its name as the request spelled it, and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct):
+    """The body of every API error (RFC 9457); the OpenAPI documents error responses with this type."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem]
+
+
 def is_api(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -44,15 +63,15 @@ def problem(
     detail: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[dict[str, Any]]:
+) -> Response[Problem]:
     """An RFC 9457 problem detail with our `errors: [{field, message}]` extension."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "errors": errors or [],
-    }
+    body = Problem(
+        type="about:blank",
+        title=_TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        errors=[FieldProblem(e["field"], e["message"]) for e in errors or []],
+    )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -77,8 +96,13 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if is_api(request):
         if isinstance(exc, ValidationException):
             return problem(HTTP_422_UNPROCESSABLE_ENTITY, "Some fields are invalid.", _validation_errors(exc))
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == HTTP_401_UNAUTHORIZED else None
-        return problem(exc.status_code, exc.detail, headers=headers)
+        # The exception's own headers matter (Allow on a 405).
+        headers = dict(exc.headers or {})
+        if exc.status_code == HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = "Bearer"
+        # A 400 that is not a field's validation is a body that could not be read at all (malformed JSON).
+        errors = [{"field": "body", "message": exc.detail}] if exc.status_code == HTTP_400_BAD_REQUEST else None
+        return problem(exc.status_code, exc.detail, errors, headers=headers or None)
     return _page(request, exc.status_code, exc.detail)
 
 

@@ -1,21 +1,35 @@
 """Outbound messages as delivery-log rows: queued in the transaction that decides them, sent one by
-one afterwards, and resent only when the send provably failed (DESIGN.md invariant 8)."""
+one afterwards, and resent only when the send provably failed (DESIGN.md invariant 8).
+
+A row moves pending → sending → sent | retrying | failed | unknown. The Dramatiq message that sends
+it is only a wake-up: when it is lost (worker killed, Redis flushed or down), the sweeper finds the
+row still pending or due for a retry and sends it; a row left "sending" by a worker that died
+mid-send may have arrived, so it becomes "unknown" and is never resent. Outcomes other than a
+first-time success are written to the incident's timeline.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog
 from app.db.transactions import lock_row, writing
 from app.integrations.slack import Outcome, SendResult
+from app.services.timeline import note as timeline_note
 
 MAX_ATTEMPTS = 5
+MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
+GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
+RECORD_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,15 @@ class Attempt:
     outgoing: Outgoing | None = None
 
 
+def describe(row: DeliveryLog) -> str:
+    """The message in a timeline's words: "SMS to +15550100001"."""
+    if row.channel == "sms":
+        return f"SMS to {row.target}"
+    if row.channel == "slack_post":
+        return "Slack post in the incident channel"
+    return f"Slack message to {row.target}"
+
+
 async def send_logged(
     db: AsyncSession,
     log_id: uuid.UUID,
@@ -83,21 +106,105 @@ async def send_logged(
             return Attempt(done=True)  # sent, or given up on, by an earlier run of this message
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
+        row.at, row.retry_at = now, None
         outgoing = Outgoing(row.id, row.channel, row.target, row.summary, row.incident_id)
+    started = time.monotonic()
     result = await send(outgoing)
+    finished = now + datetime.timedelta(seconds=time.monotonic() - started)
+    for tries_left in reversed(range(RECORD_TRIES)):
+        try:
+            return await _record(db, log_id, outgoing, result, finished)
+        except DBAPIError:  # the connection was cut mid-write: the send happened, so keep trying to say so
+            await db.rollback()
+            if not tries_left:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+async def _record(
+    db: AsyncSession, log_id: uuid.UUID, outgoing: Outgoing, result: SendResult, now: datetime.datetime
+) -> Attempt:
     async with writing(db):
         row = await db.get(DeliveryLog, log_id, populate_existing=True)
         assert row is not None
         row.at = now
         row.error = result.error
+        what = describe(row)
         if result.outcome is Outcome.SENT:
             row.status = "sent"
+            if row.attempts > 1:
+                _note(db, row, "delivery_sent", f"{what} sent on attempt {row.attempts}.", now)
             return Attempt(done=True, result=result, outgoing=outgoing)
         if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
+            wait = min(result.retry_after or float(2**row.attempts), MAX_RETRY_WAIT_SECONDS)
             row.status = "retrying"
-            return Attempt(done=False, result=result, retry_in=result.retry_after or float(2**row.attempts))
-        row.status = "unknown" if result.outcome is Outcome.UNKNOWN else "failed"
+            row.retry_at = now + datetime.timedelta(seconds=wait)
+            message = (
+                f"{what} failed: {result.error}; retrying in {wait:g} s (attempt {row.attempts} of {MAX_ATTEMPTS})."
+            )
+            _note(db, row, "delivery_retrying", message, now)
+            return Attempt(done=False, result=result, retry_in=wait)
+        if result.outcome is Outcome.UNKNOWN:
+            row.status = "unknown"
+            message = f"{what} may not have arrived ({result.error}); not resent, so nobody gets it twice."
+            _note(db, row, "delivery_unknown", message, now)
+        else:
+            row.status = "failed"
+            _note(db, row, "delivery_failed", f"{what} failed after {row.attempts} attempt(s): {result.error}.", now)
         return Attempt(done=True, result=result, outgoing=outgoing)
+
+
+def _note(db: AsyncSession, row: DeliveryLog, kind: str, message: str, now: datetime.datetime) -> None:
+    if row.incident_id is not None:
+        timeline_note(db, row.incident_id, kind, message, now)
+
+
+async def sweep_stalled(
+    db: AsyncSession, now: datetime.datetime, grace: datetime.timedelta, sending_grace: datetime.timedelta
+) -> list[uuid.UUID]:
+    """Rows whose wake-up was lost: returns those to send again (pending, or past their retry time);
+    marks as "unknown" those left "sending" longer than `sending_grace`, and as "failed" those
+    older than GIVE_UP_AFTER. Sending a returned id twice is harmless: the send locks and re-checks."""
+    due = now - grace
+    async with writing(db):
+        rows = list(
+            await db.scalars(
+                select(DeliveryLog)
+                .where(
+                    DeliveryLog.direction == "outbound",
+                    or_(
+                        and_(DeliveryLog.status == "pending", DeliveryLog.at <= due),
+                        and_(DeliveryLog.status == "retrying", DeliveryLog.retry_at <= due),
+                        and_(DeliveryLog.status == "sending", DeliveryLog.at <= now - sending_grace),
+                    ),
+                )
+                .order_by(DeliveryLog.at)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        resend: list[uuid.UUID] = []
+        for row in rows:
+            what = describe(row)
+            if row.status == "sending":
+                row.status, row.error = "unknown", "the worker stopped while sending; not resent"
+                message = (
+                    f"{what} may not have arrived (the worker stopped mid-send); not resent, so nobody gets it twice."
+                )
+                _note(db, row, "delivery_unknown", message, now)
+            elif row.at <= now - GIVE_UP_AFTER:
+                row.status, row.error = "failed", "not sent within an hour; dropped rather than sent late"
+                _note(
+                    db,
+                    row,
+                    "delivery_failed",
+                    f"{what} was not sent within an hour; dropped rather than sent late.",
+                    now,
+                )
+            else:
+                resend.append(row.id)
+    return resend
 
 
 async def recent_deliveries(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 50) -> list[DeliveryLog]:

@@ -29,8 +29,12 @@ async def enqueue(actor_name: str, *args: Any, delay_ms: int | None = None) -> N
     if not _sender:
         logger.warning("no job sender configured; dropped %s", actor_name)
         return
-    # Sending to Redis is blocking I/O.
-    await asyncio.to_thread(_sender[0], actor_name, args, delay_ms)
+    # Sending to Redis is blocking I/O. When Redis is down the change still stands: the database holds
+    # what is due, and the sweepers send pages and messages whose wake-up never made it.
+    try:
+        await asyncio.to_thread(_sender[0], actor_name, args, delay_ms)
+    except Exception:
+        logger.exception("could not enqueue %s; the periodic sweep will pick it up", actor_name)
 
 
 async def dispatch_event(name: str, payload: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.events import enqueue
 from app.services.identity import WorkspaceAccess
 from app.services.schedules import SLOT_ROLES, slot_at
+from app.services.timeline import note as timeline_note
 
 ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
 MAX_TITLE = 200
@@ -69,7 +70,7 @@ class Outbox:
 
 
 def note_timeline(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
-    db.add(TimelineEntry(incident_id=incident.id, at=now, kind=kind, message=message))
+    timeline_note(db, incident.id, kind, message, now)
 
 
 async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:

@@ -24,7 +24,7 @@ from app.config import Settings
 DEFAULT_NAMESPACE = "vigilo"
 
 
-def _middleware(with_ticker: bool) -> list[dramatiq.Middleware]:
+def _middleware(with_ticker: bool, tick_seconds: float) -> list[dramatiq.Middleware]:
     from app.tasks.periodic import Ticker  # noqa: PLC0415 - actors import the broker module
 
     return [
@@ -36,13 +36,13 @@ def _middleware(with_ticker: bool) -> list[dramatiq.Middleware]:
         # Retries only on exceptions actors raise on purpose (temporary failures); backoff is exponential.
         Retries(max_retries=5, min_backoff=1_000, max_backoff=60_000),
         AsyncIO(),  # our actors are async and share one event loop thread per worker process
-        *([Ticker()] if with_ticker else []),  # each worker process sends the periodic tick
+        *([Ticker(tick_seconds)] if with_ticker else []),  # each worker process sends the periodic tick
     ]
 
 
 def build_broker(settings: Settings, namespace: str = DEFAULT_NAMESPACE, with_ticker: bool = True) -> dramatiq.Broker:
     """Redis when VIGILO_REDIS_URL is set; otherwise the in-process StubBroker of the embedded mode."""
-    middleware = _middleware(with_ticker)
+    middleware = _middleware(with_ticker, settings.tick_seconds)
     if settings.redis_url:
         return RedisBroker(url=settings.redis_url, namespace=namespace, middleware=middleware)  # type: ignore[no-untyped-call]
     broker = StubBroker(middleware=middleware)

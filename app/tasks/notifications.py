@@ -29,7 +29,10 @@ async def deliver_event(name: str, payload: dict[str, Any]) -> None:
         await asyncio.to_thread(deliver.send, str(log_id))
 
 
-@dramatiq.actor(actor_name="notifications.deliver", queue_name="notifications", max_retries=0)
+# Retried when it raises (the database went away): the row's status makes a rerun send nothing twice.
+@dramatiq.actor(
+    actor_name="notifications.deliver", queue_name="notifications", max_retries=5, min_backoff=200, max_backoff=5_000
+)
 async def deliver(log_id: str) -> None:
     """Send one logged message (DM, incident-channel post or SMS); retry only a provable failure."""
     settings = task_settings()

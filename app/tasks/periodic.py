@@ -14,15 +14,16 @@ import dramatiq
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.deliveries import sweep_stalled
 from app.services.housekeeping import purge_expired_rows
 from app.services.incidents import overdue_page_ids
 from app.services.periodic import claim
 from app.services.schedules import extend_all
-from app.tasks.context import task_session
+from app.tasks.context import task_session, task_settings
+from app.tasks.notifications import deliver
 from app.tasks.paging import escalate
 
 logger = logging.getLogger(__name__)
-TICK_SECONDS = 15.0
 
 
 async def _extend_rotations(db: AsyncSession, now: datetime.datetime) -> None:
@@ -37,12 +38,23 @@ async def _sweep_pages(db: AsyncSession, now: datetime.datetime) -> None:
         await asyncio.to_thread(escalate.send, str(page_id))
 
 
+async def _sweep_deliveries(db: AsyncSession, now: datetime.datetime) -> None:
+    # Messages whose wake-up was lost: send the pending ones, give up on the ones cut off mid-send.
+    settings = task_settings()
+    grace = datetime.timedelta(seconds=2 * settings.tick_seconds)
+    sending_grace = datetime.timedelta(seconds=2 * settings.send_timeout_seconds + settings.tick_seconds)
+    for log_id in await sweep_stalled(db, now, grace, sending_grace):
+        await asyncio.to_thread(deliver.send, str(log_id))
+
+
 async def _purge_expired(db: AsyncSession, now: datetime.datetime) -> None:
     await purge_expired_rows(db, now)
 
 
+EVERY_TICK = datetime.timedelta(0)  # the job runs on every tick (VIGILO_TICK_SECONDS)
 JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.datetime], Awaitable[None]]], ...] = (
-    ("paging.sweep_overdue", datetime.timedelta(seconds=TICK_SECONDS), _sweep_pages),
+    ("paging.sweep_overdue", EVERY_TICK, _sweep_pages),
+    ("notifications.sweep_stalled", EVERY_TICK, _sweep_deliveries),
     ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
     ("maintenance.purge_expired", datetime.timedelta(hours=1), _purge_expired),
 )
@@ -52,10 +64,13 @@ JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.date
 async def tick() -> None:
     """Run the periodic jobs that are due and that this tick wins."""
     now = datetime.datetime.now(datetime.UTC)
+    tick_interval = datetime.timedelta(seconds=task_settings().tick_seconds)
     async with task_session() as db:
         for name, interval, job in JOBS:
+            # Leases are a little shorter than the interval, so a tick that comes slightly early still wins.
+            lease = max(interval, tick_interval) * 0.9
             try:
-                won = await claim(db, name, interval - datetime.timedelta(seconds=1), now)
+                won = await claim(db, name, lease, now)
             except (IntegrityError, OperationalError):
                 won = False  # another process claimed it at the same moment
             if won:
@@ -63,9 +78,9 @@ async def tick() -> None:
 
 
 class Ticker(dramatiq.Middleware):
-    """Starts a thread per worker process that sends `periodic.tick` every TICK_SECONDS."""
+    """Starts a thread per worker process that sends `periodic.tick` every `interval` seconds."""
 
-    def __init__(self, interval: float = TICK_SECONDS) -> None:
+    def __init__(self, interval: float) -> None:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

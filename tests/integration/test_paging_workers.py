@@ -1,116 +1,29 @@
-"""Paging with production parts: PostgreSQL, real Redis, `vigilo worker` processes, and the fake Slack
-and Twilio servers reached through the real SDKs. Delays are scaled (VIGILO_SECONDS_PER_DELAY_MINUTE)."""
+"""Paging with production parts: PostgreSQL, a private Redis, `vigilo worker` processes, and the fake
+Slack and Twilio servers reached through the real SDKs (tests/processes.py). Delays are scaled."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Environment, Settings
-from app.db.models import Page, TimelineEntry
+from app.config import Settings
+from app.db.models import TimelineEntry
 from app.domain.roles import Role
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident, resolve_incident
 from app.services.schedules import set_active
-from app.tasks import broker as task_broker
-from tests.conftest import REDIS_URL, require_service
 from tests.factories import Team, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
+from tests.processes import SCALE, Stack
 
 pytestmark = pytest.mark.slow
-SCALE = 0.1  # one minute of delay lasts 0.1 s
 DELAY_MINUTES = 40  # so escalation comes 4 s after the trigger
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Stack:
-    settings: Settings
-    env: dict[str, str]
-    workers: list[subprocess.Popen[bytes]]
-    log: Path
-
-    def start_worker(self) -> None:
-        out = self.log.open("ab")
-        self.workers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker", "--processes", "1", "--threads", "2"],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-
-    def kill_workers(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)  # no goodbye: messages in flight stay where they were
-                process.wait(timeout=10)
-        self.workers.clear()
-
-    def stop_workers(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-        self.workers.clear()
-
-
-@pytest.fixture
-def stack(request: pytest.FixtureRequest, integration_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    if "postgresql" not in integration_settings.database_url:
-        pytest.skip("worker processes run against PostgreSQL, as in production")
-    base = require_service("redis", REDIS_URL)
-    redis_url = base.rsplit("/", 1)[0] + "/14"  # a database of its own: the workers use the default namespace
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    settings = replace(
-        integration_settings, redis_url=redis_url, seconds_per_delay_minute=SCALE, env=Environment.DEVELOPMENT
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "VIGILO_ENV": "development",
-        "VIGILO_DATABASE_URL": settings.database_url,
-        "VIGILO_REDIS_URL": redis_url,
-        "VIGILO_SECRET_KEY": settings.secret_key,
-        "VIGILO_PUBLIC_URL": settings.public_url,
-        "VIGILO_SLACK_BOT_TOKEN": settings.slack_bot_token or "",
-        "VIGILO_SLACK_SIGNING_SECRET": settings.slack_signing_secret or "",
-        "VIGILO_SLACK_API_URL": settings.slack_api_url or "",
-        "VIGILO_TWILIO_ACCOUNT_SID": settings.twilio_account_sid or "",
-        "VIGILO_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
-        "VIGILO_TWILIO_FROM_NUMBER": settings.twilio_from_number or "",
-        "VIGILO_TWILIO_API_URL": settings.twilio_api_url or "",
-        "VIGILO_SECONDS_PER_DELAY_MINUTE": str(SCALE),
-    }
-    # This process only enqueues (as a web process does); the workers do the rest.
-    task_broker.configure(settings, with_ticker=False)
-    stack = Stack(settings, env, [], tmp_path / "workers.log")
-    stack.start_worker()
-    yield stack
-    stack.stop_workers()
-    client.flushdb()
-    client.close()
 
 
 async def arrange(db: AsyncSession, stack: Stack) -> tuple[Team, Any, WorkspaceAccess]:
@@ -159,35 +72,6 @@ async def test_trigger_then_one_escalation(
     await eventually(backup_paged)
     await asyncio.sleep(2 * DELAY_MINUTES * SCALE)  # long enough for any duplicate to show
     assert texts_to(fake_twilio, team["ben"].phone or "") == 1
-
-
-async def test_worker_killed_before_the_deadline_escalates_exactly_once(
-    stack: Stack, db: AsyncSession, fake_twilio: FakeServer
-) -> None:
-    team, schedule, owner = await arrange(db, stack)
-    incident = await trigger(db, stack, owner, schedule)
-
-    async def primary_paged() -> bool:
-        return texts_to(fake_twilio, team["ann"].phone or "") == 1
-
-    await eventually(primary_paged)
-    stack.kill_workers()
-    await asyncio.sleep(DELAY_MINUTES * SCALE + 1)  # the deadline passes with nobody running
-    assert texts_to(fake_twilio, team["ben"].phone or "") == 0
-    stack.start_worker()
-    stack.start_worker()  # two workers racing for the same page
-
-    async def escalated() -> bool:
-        session = await fresh(db)
-        pages = list(await session.scalars(select(Page).where(Page.incident_id == incident.id).order_by(Page.step)))
-        return [p.status for p in pages][:1] == ["escalated"] and texts_to(fake_twilio, team["ben"].phone or "") >= 1
-
-    await eventually(escalated, seconds=40)
-    await asyncio.sleep(3)
-    assert texts_to(fake_twilio, team["ben"].phone or "") == 1
-    session = await fresh(db)
-    steps = [p.step for p in await session.scalars(select(Page).where(Page.incident_id == incident.id))]
-    assert sorted(steps) == [0, 1]
 
 
 async def test_resolved_incident_never_escalates(stack: Stack, db: AsyncSession, fake_twilio: FakeServer) -> None:

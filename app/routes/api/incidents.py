@@ -14,15 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import settings_of
 from app.routes.api.access import provide_api_access
+from app.routes.api.inputs import Text
+from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import incident_view
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
 
 
 class IncidentCreate(msgspec.Struct, kw_only=True):
-    title: str
-    severity: str
-    schedule_id: str
+    title: Text
+    severity: Text
+    schedule_id: Text
 
 
 def _now() -> datetime.datetime:
@@ -34,7 +36,13 @@ class IncidentsApi(Controller):
     dependencies = {"access": Provide(provide_api_access)}
     tags = ["incidents"]
 
-    @post("/", opt={"role": Role.MEMBER}, status_code=HTTP_201_CREATED, summary="Declare an incident and page")
+    @post(
+        "/",
+        opt={"role": Role.MEMBER},
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_PROBLEMS,
+        summary="Declare an incident and page",
+    )
     async def declare(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: IncidentCreate
     ) -> dict[str, Any]:
@@ -51,12 +59,23 @@ class IncidentsApi(Controller):
         )
         return incident_view(await describe_incident(db_session, incident))
 
-    @get("/{incident_id:str}", opt={"role": Role.VIEWER}, summary="An incident with its pages and timeline")
+    @get(
+        "/{incident_id:str}",
+        opt={"role": Role.VIEWER},
+        responses=READ_PROBLEMS,
+        summary="An incident with its pages and timeline",
+    )
     async def read(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         return incident_view(await describe_incident(db_session, incident))
 
-    @post("/{incident_id:str}/resolve", opt={"role": Role.MEMBER}, status_code=200, summary="Resolve an incident")
+    @post(
+        "/{incident_id:str}/resolve",
+        opt={"role": Role.MEMBER},
+        status_code=200,
+        responses=CONFLICT_PROBLEMS,
+        summary="Resolve an incident",
+    )
     async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
         incident = await resolve_incident(db_session, access, incident_id, _now())
         return incident_view(await describe_incident(db_session, incident))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
 from app.routes.api.access import provide_api_access
+from app.routes.api.problems import READ_PROBLEMS
 from app.routes.api.views import member_view
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import list_memberships
@@ -20,6 +21,6 @@ class MembersApi(Controller):
     dependencies = {"access": Provide(provide_api_access)}
     tags = ["people"]
 
-    @get("/", opt={"role": Role.VIEWER}, summary="Workspace members with their roles")
+    @get("/", opt={"role": Role.VIEWER}, responses=READ_PROBLEMS, summary="Workspace members with their roles")
     async def list_members(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
         return [member_view(m) for m in await list_memberships(db_session, access.workspace.id)]

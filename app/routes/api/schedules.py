@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.domain.schedules import parse_instant
 from app.routes.api.access import provide_api_access
+from app.routes.api.inputs import Text
+from app.routes.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import oncall_view, schedule_view, slot_view
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
@@ -38,34 +40,34 @@ UNSET = msgspec.UNSET
 
 
 class ScheduleCreate(msgspec.Struct, kw_only=True):
-    name: str
+    name: Text
     rotation: Literal["daily", "weekly", "custom"]
-    timezone: str
-    handoff_time: str
-    members: list[str]
+    timezone: Text
+    handoff_time: Text
+    members: list[Text]
     handoff_weekday: int | None = None
     shift_hours: int | None = None
     shift_days: int | None = None
-    starts_at: str | None = None
-    escalation_to: str | None = None
+    starts_at: Text | None = None
+    escalation_to: Text | None = None
     escalation_delay_minutes: int = 15
 
 
 class SchedulePatch(msgspec.Struct, kw_only=True):
-    name: str | msgspec.UnsetType = UNSET
+    name: Text | msgspec.UnsetType = UNSET
     rotation: Literal["daily", "weekly", "custom"] | msgspec.UnsetType = UNSET
-    timezone: str | msgspec.UnsetType = UNSET
-    handoff_time: str | msgspec.UnsetType = UNSET
-    members: list[str] | msgspec.UnsetType = UNSET
+    timezone: Text | msgspec.UnsetType = UNSET
+    handoff_time: Text | msgspec.UnsetType = UNSET
+    members: list[Text] | msgspec.UnsetType = UNSET
     handoff_weekday: int | msgspec.UnsetType | None = UNSET
     shift_hours: int | msgspec.UnsetType | None = UNSET
     shift_days: int | msgspec.UnsetType | None = UNSET
-    escalation_to: str | msgspec.UnsetType | None = UNSET
+    escalation_to: Text | msgspec.UnsetType | None = UNSET
     escalation_delay_minutes: int | msgspec.UnsetType = UNSET
 
 
 class RegenerateBody(msgspec.Struct, kw_only=True):
-    from_: str | None = msgspec.field(default=None, name="from")
+    from_: Text | None = msgspec.field(default=None, name="from")
 
 
 def _now() -> datetime.datetime:
@@ -89,33 +91,55 @@ class SchedulesApi(Controller):
     dependencies = {"access": Provide(provide_api_access)}
     tags = ["schedules"]
 
-    @post("/schedules", opt=WRITE, status_code=HTTP_201_CREATED, summary="Create a schedule and its slots")
+    @post(
+        "/schedules",
+        opt=WRITE,
+        responses=WRITE_PROBLEMS,
+        status_code=HTTP_201_CREATED,
+        summary="Create a schedule and its slots",
+    )
     async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: ScheduleCreate) -> dict[str, Any]:
         schedule = await create_schedule(db_session, access.workspace.id, msgspec.structs.asdict(data), _now())
         return schedule_view(await describe(db_session, schedule))
 
-    @get("/schedules", opt=READ, summary="Schedules of the workspace")
+    @get("/schedules", opt=READ, responses=READ_PROBLEMS, summary="Schedules of the workspace")
     async def list_all(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
         schedules = await list_schedules(db_session, access.workspace.id)
         return [schedule_view(await describe(db_session, schedule)) for schedule in schedules]
 
-    @get("/schedules/{schedule_id:str}", opt=READ, summary="One schedule")
+    @get("/schedules/{schedule_id:str}", opt=READ, responses=READ_PROBLEMS, summary="One schedule")
     async def read(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, Any]:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         return schedule_view(await describe(db_session, schedule))
 
-    @patch("/schedules/{schedule_id:str}", opt=WRITE, summary="Change a schedule (from its next boundary)")
+    @patch(
+        "/schedules/{schedule_id:str}",
+        opt=WRITE,
+        responses=WRITE_PROBLEMS,
+        summary="Change a schedule (from its next boundary)",
+    )
     async def change(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: SchedulePatch
     ) -> dict[str, Any]:
         schedule = await update_schedule(db_session, access.workspace.id, schedule_id, _given(data), _now())
         return schedule_view(await describe(db_session, schedule))
 
-    @delete("/schedules/{schedule_id:str}", opt=WRITE, status_code=HTTP_204_NO_CONTENT, summary="Delete a schedule")
+    @delete(
+        "/schedules/{schedule_id:str}",
+        opt=WRITE,
+        responses=WRITE_PROBLEMS,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a schedule",
+    )
     async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> None:
         await delete_schedule(db_session, access.workspace.id, schedule_id)
 
-    @get("/schedules/{schedule_id:str}/slots", opt=READ, summary="Slots meeting a window, by start")
+    @get(
+        "/schedules/{schedule_id:str}/slots",
+        opt=READ,
+        responses=READ_PROBLEMS,
+        summary="Slots meeting a window, by start",
+    )
     async def slots(
         self,
         db_session: AsyncSession,
@@ -134,14 +158,19 @@ class SchedulesApi(Controller):
         rows = await slots_between(db_session, schedule.id, window_start, window_end)
         return [slot_view(slot, user) for slot, user in rows]
 
-    @get("/schedules/{schedule_id:str}/oncall", opt=READ, summary="Who is on call for one schedule")
+    @get(
+        "/schedules/{schedule_id:str}/oncall",
+        opt=READ,
+        responses=READ_PROBLEMS,
+        summary="Who is on call for one schedule",
+    )
     async def schedule_oncall(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, at: str | None = None
     ) -> dict[str, Any]:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         return oncall_view(await oncall_at(db_session, schedule, _instant_param(at, "at", _now())))
 
-    @get("/oncall", opt=READ, summary="Who is on call for every schedule")
+    @get("/oncall", opt=READ, responses=READ_PROBLEMS, summary="Who is on call for every schedule")
     async def oncall(self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None) -> dict[str, Any]:
         when = _instant_param(at, "at", _now())
         schedules = await list_schedules(db_session, access.workspace.id)
@@ -150,11 +179,23 @@ class SchedulesApi(Controller):
             "schedules": [oncall_view(o) for o in await oncall_for_all(db_session, schedules, when)],
         }
 
-    @post("/schedules/{schedule_id:str}/extend", opt=WRITE, status_code=200, summary="Fill up to now + horizon")
+    @post(
+        "/schedules/{schedule_id:str}/extend",
+        opt=WRITE,
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Fill up to now + horizon",
+    )
     async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, int]:
         return {"slots_written": await extend_schedule(db_session, access.workspace.id, schedule_id, _now())}
 
-    @post("/schedules/{schedule_id:str}/regenerate", opt=WRITE, status_code=200, summary="Recompute from a time")
+    @post(
+        "/schedules/{schedule_id:str}/regenerate",
+        opt=WRITE,
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Recompute from a time",
+    )
     async def regenerate(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: RegenerateBody | None = None
     ) -> dict[str, int]:

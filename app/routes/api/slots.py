@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import OnCallSlot, UserProfile
 from app.domain.roles import Role
 from app.routes.api.access import provide_api_access
+from app.routes.api.inputs import Text
+from app.routes.api.problems import CONFLICT_PROBLEMS
 from app.routes.api.views import slot_view
 from app.services.identity import WorkspaceAccess
 from app.services.overrides import edit_slot, hand_off, remove_override
@@ -23,14 +25,14 @@ EDIT = {"role": Role.MEMBER}
 
 
 class SlotPatch(msgspec.Struct, kw_only=True):
-    user: str | msgspec.UnsetType = msgspec.UNSET
-    start: str | msgspec.UnsetType = msgspec.UNSET
-    end: str | msgspec.UnsetType = msgspec.UNSET
+    user: Text | msgspec.UnsetType = msgspec.UNSET
+    start: Text | msgspec.UnsetType = msgspec.UNSET
+    end: Text | msgspec.UnsetType = msgspec.UNSET
 
 
 class HandoffBody(msgspec.Struct, kw_only=True):
-    to: str
-    at: str | None = None
+    to: Text
+    at: Text | None = None
 
 
 def _now() -> datetime.datetime:
@@ -49,7 +51,12 @@ class SlotsApi(Controller):
     dependencies = {"access": Provide(provide_api_access)}
     tags = ["slots"]
 
-    @patch("/slots/{slot_id:str}", opt=EDIT, summary="Override a slot: another person and/or new bounds")
+    @patch(
+        "/slots/{slot_id:str}",
+        opt=EDIT,
+        responses=CONFLICT_PROBLEMS,
+        summary="Override a slot: another person and/or new bounds",
+    )
     async def edit(
         self, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str, data: SlotPatch
     ) -> dict[str, Any]:
@@ -58,11 +65,23 @@ class SlotsApi(Controller):
         views = await _views(db_session, result.slots)
         return views[0] if views else {}
 
-    @delete("/slots/{slot_id:str}", opt=EDIT, status_code=HTTP_204_NO_CONTENT, summary="Remove an override")
+    @delete(
+        "/slots/{slot_id:str}",
+        opt=EDIT,
+        responses=CONFLICT_PROBLEMS,
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Remove an override",
+    )
     async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str) -> None:
         await remove_override(db_session, access, slot_id, _now())
 
-    @post("/schedules/{schedule_id:str}/handoff", opt=EDIT, status_code=200, summary="Hand off the slot at a time")
+    @post(
+        "/schedules/{schedule_id:str}/handoff",
+        opt=EDIT,
+        responses=CONFLICT_PROBLEMS,
+        status_code=200,
+        summary="Hand off the slot at a time",
+    )
     async def handoff(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: HandoffBody
     ) -> list[dict[str, Any]]:
