@@ -142,6 +142,8 @@ class OnCallPages(Controller):
         schedule: OnCallSchedule | None = None,
         status_code: int = 200,
     ) -> Template:
+        if errors and schedule is not None:
+            await db_session.refresh(schedule)  # the failed unit of work rolled back, expiring what it had loaded
         people = await slot_holders(db_session, access.workspace.id)
         return Template(
             "oncall/form.html",

@@ -86,6 +86,8 @@ class SlotDialogs(Controller):
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
+        if errors:
+            await db_session.refresh(slot)  # the failed unit of work rolled back, expiring what it had loaded
         zone = _zone(access)
         schedule = await db_session.get(OnCallSchedule, slot.schedule_id)
         holder = await db_session.get(UserProfile, slot.user_id)
@@ -172,6 +174,8 @@ class SlotDialogs(Controller):
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Template:
+        if errors:
+            await db_session.refresh(schedule)  # the failed unit of work rolled back, expiring what it had loaded
         zone = _zone(access)
         now = _now()
         current = await slot_at(db_session, schedule.id, now)
