@@ -19,6 +19,7 @@ def test_defaults_are_the_embedded_mode(tmp_path: Path) -> None:
     assert settings.database_url == "sqlite+aiosqlite:///./vigilo.db"
     assert settings.redis_url is None
     assert settings.seconds_per_delay_minute == 60
+    assert (settings.tick_seconds, settings.send_timeout_seconds) == (15, 10)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,9 @@ def test_defaults_are_the_embedded_mode(tmp_path: Path) -> None:
         ({"VIGILO_SLACK_API_URL": "ftp://x"}, "VIGILO_SLACK_API_URL"),
         ({"VIGILO_TWILIO_FROM_NUMBER": "555-1234"}, "VIGILO_TWILIO_FROM_NUMBER"),
         ({"VIGILO_SECONDS_PER_DELAY_MINUTE": "fast"}, "VIGILO_SECONDS_PER_DELAY_MINUTE"),
+        ({"VIGILO_TICK_SECONDS": "often"}, "VIGILO_TICK_SECONDS"),
+        ({"VIGILO_TICK_SECONDS": "0"}, "VIGILO_TICK_SECONDS"),
+        ({"VIGILO_SEND_TIMEOUT_SECONDS": "600"}, "VIGILO_SEND_TIMEOUT_SECONDS"),
         (
             {"VIGILO_ENV": "production", "VIGILO_SECRET_KEY": GOOD_KEY, "VIGILO_SECONDS_PER_DELAY_MINUTE": "1"},
             "VIGILO_SECONDS_PER_DELAY_MINUTE",
