@@ -23,7 +23,7 @@ from app.services.schedules import create_schedule
 from app.services.tokens import issue_token
 from tests.factories import PASSWORD, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
-from tests.integration.test_acks import slack_request, sms_request
+from tests.integration.test_acks import reaction, slack_request, sms_request
 from tests.web import csrf_token, login, post_form
 
 
@@ -235,19 +235,8 @@ async def test_secrets_never_reach_logs_the_delivery_log_or_the_timeline(
         assert (
             await client.post("/integrations/slack/events", content=forged_body, headers=forged_headers)
         ).status_code == 401
-        body, headers = slack_request(
-            settings,
-            {
-                "type": "event_callback",
-                "event_id": "EvSecrets1",
-                "event": {
-                    "type": "reaction_added",
-                    "user": team["ann"].slack_user_id,
-                    "reaction": "eyes",
-                    "item": {"type": "message", "channel": "C0INCIDENT", "ts": ts},
-                },
-            },
-        )
+        event = reaction("C0INCIDENT", ts or "", team["ann"].slack_user_id or "", "eyes", "EvSecrets1")
+        body, headers = slack_request(settings, event)
         assert (await client.post("/integrations/slack/events", content=body, headers=headers)).status_code == 200
         body, headers = sms_request(
             settings, {"From": team["ann"].phone or "", "Body": f"ACK {number}", "MessageSid": "SMsecrets"}
