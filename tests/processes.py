@@ -185,3 +185,13 @@ def stack(integration_settings: Settings, redis_server: RedisServer, tmp_path: P
     running.start_worker()
     yield running
     running.stop()
+    # Whatever the test did to them, the processes never wrote a secret into their logs.
+    logged = running.log.read_text(errors="replace") if running.log.exists() else ""
+    secrets = {
+        "VIGILO_SECRET_KEY": settings.secret_key,
+        "VIGILO_SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "VIGILO_SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+        "VIGILO_TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+    }
+    leaked = [name for name, secret in secrets.items() if secret and secret in logged]
+    assert not leaked, f"the worker and web logs hold {leaked}"
