@@ -75,6 +75,11 @@ def _as_int(value: object, field: str, errors: dict[str, str], low: int, high: i
     return number
 
 
+# Instants outside these years are typing mistakes, and near year 1 or 9999 date arithmetic overflows.
+EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+LATEST = datetime.datetime(2999, 12, 31, tzinfo=datetime.UTC)
+
+
 def parse_instant(value: object, field: str, errors: dict[str, str]) -> datetime.datetime | None:
     """An ISO 8601 instant with an offset, in UTC; records an error naming `field` otherwise."""
     if _blank(value):
@@ -90,7 +95,14 @@ def parse_instant(value: object, field: str, errors: dict[str, str]) -> datetime
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         errors[field] = "Give the time with its UTC offset, such as 2026-12-01T09:00:00+01:00."
         return None
-    return parsed.astimezone(datetime.UTC)
+    try:
+        instant = parsed.astimezone(datetime.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before the first representable instant
+        instant = None
+    if instant is None or not EARLIEST <= instant <= LATEST:
+        errors[field] = f"Give a time between the years {EARLIEST.year} and {LATEST.year}."
+        return None
+    return instant
 
 
 def parse_definition(raw: Mapping[str, Any], now: datetime.datetime) -> ScheduleDefinition:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from app.services.errors import Conflict, FieldError, Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 _TITLES = {
     400: "Bad request",
@@ -80,7 +82,11 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict):
-            errors.append({"field": str(item.get("key") or "body"), "message": str(item.get("message", "invalid"))})
+            message = str(item.get("message", "invalid"))
+            # Litestar names the whole body ("data") when a field is missing; the message names the field.
+            missing = _MISSING_FIELD.search(message)
+            field = missing.group(1) if missing else str(item.get("key") or "body")
+            errors.append({"field": field, "message": message})
     return errors or [{"field": "body", "message": exc.detail}]
 
 

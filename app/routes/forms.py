@@ -12,5 +12,6 @@ MAX_FIELD_LENGTH = 2000
 
 
 def field(data: dict[str, str], name: str) -> str:
-    """The trimmed value of `name` (empty when missing), cut to a sane length."""
-    return data.get(name, "").strip()[:MAX_FIELD_LENGTH]
+    """The trimmed value of `name` (empty when missing), without NUL characters (PostgreSQL cannot store
+    them), cut to a sane length."""
+    return data.get(name, "").replace("\x00", "").strip()[:MAX_FIELD_LENGTH]

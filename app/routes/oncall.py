@@ -214,11 +214,13 @@ class OnCallPages(Controller):
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         now = _now()
         zone = _viewer_zone(access)
+        count = min(max(weeks, 1), MAX_WEEKS)
         try:
             first = _week_start(datetime.date.fromisoformat(week)) if week else _week_start(now.astimezone(zone).date())
-        except ValueError:
+            _local_midnight(first - datetime.timedelta(weeks=count), zone)  # the previous page must exist too
+            _local_midnight(first + datetime.timedelta(weeks=2 * count), zone)  # and the next one
+        except (ValueError, OverflowError):  # not a date, or one at the edge of the calendar
             first = _week_start(now.astimezone(zone).date())
-        count = min(max(weeks, 1), MAX_WEEKS)
         window_start = _local_midnight(first, zone)
         window_end = _local_midnight(first + datetime.timedelta(weeks=count), zone)
         slots = await slots_between(db_session, schedule.id, window_start, window_end)

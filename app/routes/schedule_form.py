@@ -34,7 +34,8 @@ class ScheduleForm:
 
         def value(name: str, default: str = "") -> str:
             raw = data.get(name, default)
-            return (raw[-1] if isinstance(raw, list) and raw else str(raw or default)).strip()[:200]
+            text = raw[-1] if isinstance(raw, list) and raw else str(raw or default)
+            return text.replace("\x00", "").strip()[:200]
 
         rows: list[tuple[float, int, str]] = []
         for index in range(MAX_ROWS):

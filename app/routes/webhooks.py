@@ -25,13 +25,21 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _slack_signed(secret: str, raw: bytes, headers: dict[str, str]) -> bool:
+    """slack-sdk's check, where a malformed timestamp, signature or body is simply not signed."""
+    try:
+        return SignatureVerifier(secret).is_valid_request(raw, headers)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return False
+
+
 @post("/integrations/slack/events", name="slack_events", opt={"public": True}, request_max_body_size=MAX_BODY)
 async def slack_events(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
     settings = settings_of(request)
     raw = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     secret = settings.slack_signing_secret
-    if not secret or not SignatureVerifier(secret).is_valid_request(raw, headers):
+    if not secret or not _slack_signed(secret, raw, headers):
         await record_rejected(db_session, "slack", "bad or stale X-Slack-Signature", _now())
         return Response({"error": "invalid signature"}, status_code=401)
     try:

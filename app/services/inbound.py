@@ -114,11 +114,17 @@ async def handle_slack_event(
         return row.error or row.status  # handled by an earlier run of this message
     payload: dict[str, Any] = json.loads(row.summary)
     await db.commit()
-    event = payload.get("event") or {}
-    item = event.get("item") or {}
+    event = payload.get("event")
+    item = (event.get("item") or {}) if isinstance(event, dict) else None
+    if not isinstance(event, dict) or not isinstance(item, dict):
+        await finish_inbound(db, row_id, "ignored", "not a Slack event of the expected shape")
+        return "ignored"
     reaction, slack_user = event.get("reaction"), event.get("user")
     if event.get("type") != "reaction_added" or item.get("type", "message") != "message":
         await finish_inbound(db, row_id, "ignored", f"not a reaction on a message ({event.get('type')})")
+        return "ignored"
+    if not all(isinstance(value, str) for value in (reaction, slack_user, item.get("channel"), item.get("ts"))):
+        await finish_inbound(db, row_id, "ignored", "a reaction whose name, user, channel or ts is not text")
         return "ignored"
     if bot_user_id and slack_user == bot_user_id:
         await finish_inbound(db, row_id, "ignored", "the bot's own reaction")

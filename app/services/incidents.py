@@ -26,6 +26,7 @@ from app.db.models import (
     Workspace,
 )
 from app.db.transactions import lock_row, writing
+from app.domain import slack_text
 from app.domain.paging import (
     EscalationAction,
     EscalationDecision,
@@ -122,11 +123,11 @@ async def _page_person(
     deliveries: list[uuid.UUID] = []
     if person.slack_user_id:
         text = (
-            f"<@{person.slack_user_id}> you are paged ({role}) for INC-{incident.number} {incident.severity}: "
+            f"you are paged ({role}) for INC-{incident.number} {incident.severity}: "
             f"{incident.title}\n{_link(public_url, workspace, incident)}\n"
             f"React :{ACK_REACTION}: to acknowledge, :{DECLINE_REACTION}: to decline."
         )
-        deliveries += queue_channel_note(db, workspace, incident, text, now, page_id=page.id)
+        deliveries += queue_channel_note(db, workspace, incident, text, now, page_id=page.id, to=person.slack_user_id)
     if person.phone:
         row = queue_delivery(
             db,
@@ -149,14 +150,16 @@ def queue_channel_note(
     text: str,
     now: datetime.datetime,
     page_id: uuid.UUID | None = None,
+    to: str | None = None,
 ) -> list[uuid.UUID]:
-    """Queue a message for the incident channel (in the incident post's thread once there is one)."""
+    """Queue plain `text` for the incident channel (in the incident post's thread once there is one),
+    mentioning the Slack user `to` first; what people typed in it reaches Slack escaped."""
     row = queue_delivery(
         db,
         workspace_id=workspace.id,
         channel="slack_post",
         target=workspace.slack_channel_id,
-        text=text,
+        text=(f"{slack_text.mention(to)} " if to else "") + slack_text.escape(text),
         now=now,
         incident_id=incident.id,
         page_id=page_id,

@@ -25,6 +25,8 @@ from app.services.schedules import rotate_after_membership_change
 
 async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
     """The user's active membership in the workspace `slug`, or None (callers answer 404)."""
+    if "\x00" in slug:
+        return None  # never a slug, and PostgreSQL cannot even compare it
     membership = await db.scalar(
         select(Membership)
         .join(Workspace, Workspace.id == Membership.workspace_id)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OnCallSchedule, UserProfile
 from app.db.transactions import writing
+from app.domain import slack_text
 from app.services.deliveries import queue_delivery
 
 
@@ -115,7 +116,7 @@ async def queue_event_messages(
                 workspace_id=workspace_id,
                 channel="slack",
                 target=user.slack_user_id,
-                text=message.text,
+                text=slack_text.escape(message.text),
                 now=now,
                 missing=f"{user.display_name} has no Slack user id ({name})",
             )

@@ -16,7 +16,7 @@ from app.routes.access import settings_of
 from app.routes.api.access import provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
-from app.routes.api.views import incident_view
+from app.routes.api.views import IncidentOut, incident_view
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
 
@@ -45,7 +45,7 @@ class IncidentsApi(Controller):
     )
     async def declare(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: IncidentCreate
-    ) -> dict[str, Any]:
+    ) -> IncidentOut:
         settings = settings_of(request)
         incident = await declare_incident(
             db_session,
@@ -65,7 +65,7 @@ class IncidentsApi(Controller):
         responses=READ_PROBLEMS,
         summary="An incident with its pages and timeline",
     )
-    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
+    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> IncidentOut:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         return incident_view(await describe_incident(db_session, incident))
 
@@ -76,6 +76,6 @@ class IncidentsApi(Controller):
         responses=CONFLICT_PROBLEMS,
         summary="Resolve an incident",
     )
-    async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> dict[str, Any]:
+    async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> IncidentOut:
         incident = await resolve_incident(db_session, access, incident_id, _now())
         return incident_view(await describe_incident(db_session, incident))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.api.access import provide_api_access
 from app.routes.api.problems import READ_PROBLEMS
-from app.routes.api.views import member_view
+from app.routes.api.views import MemberOut, member_view
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import list_memberships
 
@@ -22,5 +20,5 @@ class MembersApi(Controller):
     tags = ["people"]
 
     @get("/", opt={"role": Role.VIEWER}, responses=READ_PROBLEMS, summary="Workspace members with their roles")
-    async def list_members(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
+    async def list_members(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[MemberOut]:
         return [member_view(m) for m in await list_memberships(db_session, access.workspace.id)]

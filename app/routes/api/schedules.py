@@ -16,7 +16,16 @@ from app.domain.schedules import parse_instant
 from app.routes.api.access import provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
-from app.routes.api.views import oncall_view, schedule_view, slot_view
+from app.routes.api.views import (
+    OnCallOut,
+    OnCallOverviewOut,
+    ScheduleOut,
+    SlotOut,
+    SlotsWritten,
+    oncall_view,
+    schedule_view,
+    slot_view,
+)
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.schedules import (
@@ -98,17 +107,17 @@ class SchedulesApi(Controller):
         status_code=HTTP_201_CREATED,
         summary="Create a schedule and its slots",
     )
-    async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: ScheduleCreate) -> dict[str, Any]:
+    async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: ScheduleCreate) -> ScheduleOut:
         schedule = await create_schedule(db_session, access.workspace.id, msgspec.structs.asdict(data), _now())
         return schedule_view(await describe(db_session, schedule))
 
     @get("/schedules", opt=READ, responses=READ_PROBLEMS, summary="Schedules of the workspace")
-    async def list_all(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[dict[str, Any]]:
+    async def list_all(self, db_session: AsyncSession, access: WorkspaceAccess) -> list[ScheduleOut]:
         schedules = await list_schedules(db_session, access.workspace.id)
         return [schedule_view(await describe(db_session, schedule)) for schedule in schedules]
 
     @get("/schedules/{schedule_id:str}", opt=READ, responses=READ_PROBLEMS, summary="One schedule")
-    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, Any]:
+    async def read(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> ScheduleOut:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         return schedule_view(await describe(db_session, schedule))
 
@@ -120,7 +129,7 @@ class SchedulesApi(Controller):
     )
     async def change(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: SchedulePatch
-    ) -> dict[str, Any]:
+    ) -> ScheduleOut:
         schedule = await update_schedule(db_session, access.workspace.id, schedule_id, _given(data), _now())
         return schedule_view(await describe(db_session, schedule))
 
@@ -147,7 +156,7 @@ class SchedulesApi(Controller):
         schedule_id: str,
         start: str | None = None,
         end: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SlotOut]:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         window_start = _instant_param(start, "start", _now())
         window_end = _instant_param(end, "end", window_start + datetime.timedelta(days=7))
@@ -166,12 +175,14 @@ class SchedulesApi(Controller):
     )
     async def schedule_oncall(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, at: str | None = None
-    ) -> dict[str, Any]:
+    ) -> OnCallOut:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         return oncall_view(await oncall_at(db_session, schedule, _instant_param(at, "at", _now())))
 
     @get("/oncall", opt=READ, responses=READ_PROBLEMS, summary="Who is on call for every schedule")
-    async def oncall(self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None) -> dict[str, Any]:
+    async def oncall(
+        self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None
+    ) -> OnCallOverviewOut:
         when = _instant_param(at, "at", _now())
         schedules = await list_schedules(db_session, access.workspace.id)
         return {
@@ -186,7 +197,7 @@ class SchedulesApi(Controller):
         status_code=200,
         summary="Fill up to now + horizon",
     )
-    async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> dict[str, int]:
+    async def extend(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> SlotsWritten:
         return {"slots_written": await extend_schedule(db_session, access.workspace.id, schedule_id, _now())}
 
     @post(
@@ -198,7 +209,7 @@ class SchedulesApi(Controller):
     )
     async def regenerate(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: RegenerateBody | None = None
-    ) -> dict[str, int]:
+    ) -> SlotsWritten:
         since = data.from_ if data is not None else None
         written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
         return {"slots_written": written}

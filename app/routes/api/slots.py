@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import msgspec
 from litestar import Controller, delete, patch, post
@@ -17,9 +16,9 @@ from app.domain.roles import Role
 from app.routes.api.access import provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS
-from app.routes.api.views import slot_view
+from app.routes.api.views import SlotOut, slot_view
 from app.services.identity import WorkspaceAccess
-from app.services.overrides import edit_slot, hand_off, remove_override
+from app.services.overrides import edit_slot, hand_off, remove_override, slot_in_workspace
 
 EDIT = {"role": Role.MEMBER}
 
@@ -39,7 +38,7 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-async def _views(db: AsyncSession, slots: list[OnCallSlot]) -> list[dict[str, Any]]:
+async def _views(db: AsyncSession, slots: list[OnCallSlot]) -> list[SlotOut]:
     users = {
         u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_([s.user_id for s in slots])))
     }
@@ -57,13 +56,12 @@ class SlotsApi(Controller):
         responses=CONFLICT_PROBLEMS,
         summary="Override a slot: another person and/or new bounds",
     )
-    async def edit(
-        self, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str, data: SlotPatch
-    ) -> dict[str, Any]:
+    async def edit(self, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str, data: SlotPatch) -> SlotOut:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         result = await edit_slot(db_session, access, slot_id, changes, _now())
-        views = await _views(db_session, result.slots)
-        return views[0] if views else {}
+        # An edit that changes nothing (the same person and bounds) creates no override: the slot as it is.
+        slots = result.slots or [await slot_in_workspace(db_session, access.workspace.id, slot_id)]
+        return (await _views(db_session, slots))[0]
 
     @delete(
         "/slots/{slot_id:str}",
@@ -84,6 +82,6 @@ class SlotsApi(Controller):
     )
     async def handoff(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: HandoffBody
-    ) -> list[dict[str, Any]]:
+    ) -> list[SlotOut]:
         result = await hand_off(db_session, access, schedule_id, data.to, data.at, _now())
         return await _views(db_session, result.slots)

@@ -1,31 +1,143 @@
-"""How objects look in the JSON API (DESIGN.md's contract): instants in UTC ISO 8601, ids as UUIDs."""
+"""How objects look in the JSON API (DESIGN.md's contract): instants in UTC ISO 8601, ids as UUIDs.
+
+Each shape is a TypedDict, so the OpenAPI at /schema describes the bodies the API really sends (and
+the schema tests hold every response to it).
+"""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TypedDict
 
 from app.db.models import Membership, OnCallSlot, UserProfile
 from app.services.incidents import IncidentView
 from app.services.schedules import OnCall, ScheduleView
 
 
-def instant(value: datetime.datetime | None) -> str | None:
-    return value.astimezone(datetime.UTC).isoformat() if value is not None else None
+class UserOut(TypedDict):
+    id: str
+    email: str
+    display_name: str
 
 
-def user_view(user: UserProfile | None) -> dict[str, Any] | None:
+class MemberOut(TypedDict):
+    user: UserOut
+    role: str
+    is_active: bool
+
+
+class ScheduleOut(TypedDict):
+    id: str
+    name: str
+    rotation: str
+    timezone: str
+    handoff_time: str
+    handoff_weekday: int | None
+    shift_hours: int | None
+    shift_days: int | None
+    starts_at: str
+    members: list[UserOut]
+    escalation_to: UserOut | None
+    escalation_delay_minutes: int
+    is_active: bool
+    horizon_weeks: int
+    warnings: list[str]
+
+
+class SlotOut(TypedDict):
+    id: str
+    user: UserOut
+    start: str
+    end: str
+    is_override: bool
+
+
+class ScheduleRef(TypedDict):
+    id: str
+    name: str
+    is_active: bool
+
+
+class CurrentSlot(TypedDict):
+    id: str
+    start: str
+    end: str
+    is_override: bool
+
+
+class OnCallOut(TypedDict):
+    schedule: ScheduleRef
+    primary: UserOut | None
+    slot: CurrentSlot | None
+    escalation_to: UserOut | None
+
+
+class OnCallOverviewOut(TypedDict):
+    at: str
+    schedules: list[OnCallOut]
+
+
+class SlotsWritten(TypedDict):
+    slots_written: int
+
+
+class ResponderOut(TypedDict):
+    user: UserOut
+    role: str
+    source: str
+    joined_at: str
+
+
+class PageOut(TypedDict):
+    id: str
+    user: UserOut | None
+    step: int
+    status: str
+    sent_at: str | None
+    deadline: str | None
+
+
+class TimelineOut(TypedDict):
+    at: str
+    kind: str
+    message: str
+
+
+class IncidentOut(TypedDict):
+    id: str
+    number: int
+    title: str
+    severity: str
+    status: str
+    schedule_id: str | None
+    created_at: str
+    responders: list[ResponderOut]
+    pages: list[PageOut]
+    timeline: list[TimelineOut]
+
+
+def instant(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.UTC).isoformat()
+
+
+def maybe_instant(value: datetime.datetime | None) -> str | None:
+    return instant(value) if value is not None else None
+
+
+def user_view(user: UserProfile) -> UserOut:
     """Users appear as {id, email, display_name}."""
-    if user is None:
-        return None
     return {"id": str(user.id), "email": user.email, "display_name": user.display_name}
 
 
-def member_view(membership: Membership) -> dict[str, Any]:
+def maybe_user(user: UserProfile | None) -> UserOut | None:
+    return user_view(user) if user is not None else None
+
+
+def member_view(membership: Membership) -> MemberOut:
     return {"user": user_view(membership.user), "role": membership.role, "is_active": membership.is_active}
 
 
-def schedule_view(view: ScheduleView) -> dict[str, Any]:
+def schedule_view(view: ScheduleView) -> ScheduleOut:
     schedule = view.schedule
     return {
         "id": str(schedule.id),
@@ -38,7 +150,7 @@ def schedule_view(view: ScheduleView) -> dict[str, Any]:
         "shift_days": schedule.shift_days,
         "starts_at": instant(schedule.rotation_start),
         "members": [user_view(user) for user in view.members],
-        "escalation_to": user_view(view.backup),
+        "escalation_to": maybe_user(view.backup),
         "escalation_delay_minutes": schedule.escalation_delay_minutes,
         "is_active": schedule.is_active,
         "horizon_weeks": schedule.horizon_weeks,
@@ -49,7 +161,7 @@ def schedule_view(view: ScheduleView) -> dict[str, Any]:
     }
 
 
-def slot_view(slot: OnCallSlot, user: UserProfile) -> dict[str, Any]:
+def slot_view(slot: OnCallSlot, user: UserProfile) -> SlotOut:
     return {
         "id": str(slot.id),
         "user": user_view(user),
@@ -59,7 +171,7 @@ def slot_view(slot: OnCallSlot, user: UserProfile) -> dict[str, Any]:
     }
 
 
-def oncall_view(oncall: OnCall) -> dict[str, Any]:
+def oncall_view(oncall: OnCall) -> OnCallOut:
     slot = oncall.slot
     return {
         "schedule": {
@@ -67,7 +179,7 @@ def oncall_view(oncall: OnCall) -> dict[str, Any]:
             "name": oncall.schedule.name,
             "is_active": oncall.schedule.is_active,
         },
-        "primary": user_view(oncall.primary),
+        "primary": maybe_user(oncall.primary),
         "slot": None
         if slot is None
         else {
@@ -76,11 +188,11 @@ def oncall_view(oncall: OnCall) -> dict[str, Any]:
             "end": instant(slot.end_time),
             "is_override": slot.is_override,
         },
-        "escalation_to": user_view(oncall.backup),
+        "escalation_to": maybe_user(oncall.backup),
     }
 
 
-def incident_view(view: IncidentView) -> dict[str, Any]:
+def incident_view(view: IncidentView) -> IncidentOut:
     incident = view.incident
     return {
         "id": str(incident.id),
@@ -97,11 +209,11 @@ def incident_view(view: IncidentView) -> dict[str, Any]:
         "pages": [
             {
                 "id": str(page.id),
-                "user": user_view(user),
+                "user": maybe_user(user),
                 "step": page.step,
                 "status": page.status,
-                "sent_at": instant(page.sent_at),
-                "deadline": instant(page.deadline),
+                "sent_at": maybe_instant(page.sent_at),
+                "deadline": maybe_instant(page.deadline),
             }
             for page, user in view.pages
         ],
