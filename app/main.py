@@ -13,7 +13,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyPlugin,
 )
 from dramatiq import Worker
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
@@ -21,6 +21,7 @@ from litestar.middleware.session import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -124,21 +125,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            root,
-            login_form,
-            login_submit,
-            logout,
             healthz,
             healthz_db,
-            slack_events,
-            twilio_sms,
-            WorkspacePages,
-            PeoplePages,
-            OnCallPages,
-            SlotDialogs,
-            IncidentPages,
-            ProfilePages,
-            SettingsPages,
+            # Pages and webhooks are not the JSON API: /schema documents the API alone.
+            Router(
+                path="/",
+                include_in_schema=False,
+                route_handlers=[
+                    root,
+                    login_form,
+                    login_submit,
+                    logout,
+                    slack_events,
+                    twilio_sms,
+                    WorkspacePages,
+                    PeoplePages,
+                    OnCallPages,
+                    SlotDialogs,
+                    IncidentPages,
+                    ProfilePages,
+                    SettingsPages,
+                ],
+            ),
             MembersApi,
             SchedulesApi,
             SlotsApi,
@@ -161,6 +169,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             # JSON and YAML only: the HTML viewers load scripts from other hosts.
             render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="vgl_…")}
+            ),
+            security=[{"BearerToken": []}],
         ),
         state=State({"settings": settings}),
         debug=False,
