@@ -26,3 +26,23 @@ async def login(client: AsyncTestClient[Any], email: str, password: str) -> Any:
     response = await post_form(client, "/login", {"email": email, "password": password})
     assert response.status_code == 303, response.text
     return response
+
+
+def schedule_form(members: list[str], backup: str, /, **extra: str) -> dict[str, str]:
+    """The schedule form as a browser posts it: a weekly Monday 09:00 Berlin rotation of `members`."""
+    data = {
+        "name": "Platform",
+        "rotation": "weekly",
+        "timezone": "Europe/Berlin",
+        "handoff_time": "09:00",
+        "handoff_weekday": "0",
+        "shift_length": "",
+        "shift_unit": "hours",
+        "starts_at": "",
+        "escalation_to": backup,
+        "escalation_delay_minutes": "15",
+        "action": "",
+    }
+    for index, email in enumerate(members):
+        data[f"member_{index}"], data[f"order_{index}"] = email, str(index + 1)
+    return {**data, **extra}

@@ -47,6 +47,7 @@ from tests.factories import PASSWORD, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
 from tests.integration.test_acks import SMS_URL, reaction, slack_request, sms_request, until
 from tests.web import csrf_token, login
+from tests.web import schedule_form as web_schedule_form
 
 ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Role.VIEWER}
 SCRIPT = "<script>alert(1)</script>"
@@ -133,24 +134,7 @@ async def submit(client: AsyncTestClient[Any], path: str, data: dict[str, str]) 
 
 
 def schedule_form(team: Any, **extra: str) -> dict[str, str]:
-    return {
-        "name": "Platform",
-        "rotation": "weekly",
-        "timezone": "Europe/Berlin",
-        "handoff_time": "09:00",
-        "handoff_weekday": "0",
-        "shift_length": "",
-        "shift_unit": "hours",
-        "starts_at": "",
-        "member_0": team["ann"].email,
-        "order_0": "1",
-        "member_1": team["ben"].email,
-        "order_1": "2",
-        "escalation_to": team["owner"].email,
-        "escalation_delay_minutes": "15",
-        "action": "",
-        **extra,
-    }
+    return web_schedule_form([team["ann"].email, team["ben"].email], team["owner"].email, **extra)
 
 
 async def set_zone(db: AsyncSession, user: UserProfile, zone: str) -> None:

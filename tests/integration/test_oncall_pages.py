@@ -15,33 +15,14 @@ from app.db.models import OnCallSchedule
 from app.domain.roles import Role
 from app.main import create_app
 from tests.factories import PASSWORD, Team, make_team
-from tests.web import login, post_form
+from tests.web import login, post_form, schedule_form
 
 ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "cat": Role.ADMIN, "vic": Role.VIEWER}
 NEW = "/ws/acme/oncall/schedules/new"
 
 
 def form(team: Team, **extra: str) -> dict[str, str]:
-    return {
-        "name": "Platform",
-        "rotation": "weekly",
-        "timezone": "Europe/Berlin",
-        "handoff_time": "09:00",
-        "handoff_weekday": "0",
-        "shift_length": "",
-        "shift_unit": "hours",
-        "starts_at": "",
-        "member_0": team["ann"].email,
-        "order_0": "1",
-        "member_1": team["ben"].email,
-        "order_1": "2",
-        "member_2": team["cat"].email,
-        "order_2": "3",
-        "escalation_to": team["owner"].email,
-        "escalation_delay_minutes": "15",
-        "action": "",
-        **extra,
-    }
+    return schedule_form([team["ann"].email, team["ben"].email, team["cat"].email], team["owner"].email, **extra)
 
 
 @pytest.fixture
