@@ -6,6 +6,7 @@ Invariant 8: a message is resent only when its send provably failed (connection 
 
 from __future__ import annotations
 
+import math
 import socket
 import urllib.error
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ class SendResult:
     ts: str | None = None
 
 
+def retry_after_seconds(raw: object, default: float = 1.0) -> float:
+    """A Retry-After header as seconds in [1, 60]; a date, a negative or a garbled value gets `default`."""
+    try:
+        seconds = float(str(raw))
+    except (TypeError, ValueError):
+        return default
+    return min(max(seconds, 1.0), 60.0) if math.isfinite(seconds) else default
+
+
 class SlackAdapter:
     """slack-sdk's WebClient, pointed at VIGILO_SLACK_API_URL when set (tests use a local fake)."""
 
@@ -44,6 +54,7 @@ class SlackAdapter:
             token=settings.slack_bot_token,
             timeout=settings.send_timeout_seconds,  # type: ignore[arg-type]  # urllib takes a float
             base_url=settings.slack_api_url or WebClient.BASE_URL,
+            retry_handlers=[],  # its connection-error retry could post twice; our own policy decides
         )
 
     def direct_message(self, slack_user_id: str, text: str) -> SendResult:
@@ -82,7 +93,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             status = exc.response.status_code
             if status == 429:
-                retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
+                retry_after = retry_after_seconds(exc.response.headers.get("Retry-After"))
                 return SendResult(Outcome.TEMPORARY, "rate limited (429)", retry_after=retry_after)
             if status >= 500:
                 return SendResult(Outcome.TEMPORARY, f"Slack answered {status}")

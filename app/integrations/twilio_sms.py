@@ -10,7 +10,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from app.config import Settings
-from app.integrations.slack import Outcome, SendResult
+from app.integrations.slack import Outcome, SendResult, retry_after_seconds
 
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
 
@@ -24,10 +24,7 @@ class _RetryAfterClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships
         self.retry_after = None
         response = super().request(*args, **kwargs)
         raw = (response.headers or {}).get("Retry-After")
-        try:
-            self.retry_after = float(raw) if raw is not None else None
-        except ValueError:
-            self.retry_after = None  # an HTTP date; the default wait applies
+        self.retry_after = retry_after_seconds(raw, DEFAULT_RETRY_AFTER_SECONDS) if raw is not None else None
         return response
 
 

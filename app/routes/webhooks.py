@@ -29,7 +29,7 @@ def _slack_signed(secret: str, raw: bytes, headers: dict[str, str]) -> bool:
     """slack-sdk's check, where a malformed timestamp, signature or body is simply not signed."""
     try:
         return SignatureVerifier(secret).is_valid_request(raw, headers)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError):
         return False
 
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ MAX_ATTEMPTS = 5
 MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
 GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
 RECORD_TRIES = 3
+EARLY_TOLERANCE = datetime.timedelta(milliseconds=500)  # a delayed message may wake a hair before retry_at
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ async def send_logged(
         row = await db.get(DeliveryLog, log_id, populate_existing=True)
         if row is None or row.status not in {"pending", "retrying"}:
             return Attempt(done=True)  # sent, or given up on, by an earlier run of this message
+        if row.status == "retrying" and row.retry_at is not None and row.retry_at > now + EARLY_TOLERANCE:
+            return Attempt(done=True)  # a stale wake-up: the one due at retry_at (or the sweeper) sends it
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
         row.at, row.retry_at = now, None
@@ -165,8 +168,10 @@ async def sweep_stalled(
 ) -> list[uuid.UUID]:
     """Rows whose wake-up was lost: returns those to send again (pending, or past their retry time);
     marks as "unknown" those left "sending" longer than `sending_grace`, and as "failed" those
-    older than GIVE_UP_AFTER. Sending a returned id twice is harmless: the send locks and re-checks."""
+    older than GIVE_UP_AFTER. Sending a returned id twice is harmless: the send locks and re-checks.
+    A returned row is stamped (retry_at = now), so the next sweep offers it again only after `grace`."""
     due = now - grace
+    waiting_since = func.coalesce(DeliveryLog.retry_at, DeliveryLog.at)
     async with writing(db):
         rows = list(
             await db.scalars(
@@ -174,8 +179,7 @@ async def sweep_stalled(
                 .where(
                     DeliveryLog.direction == "outbound",
                     or_(
-                        and_(DeliveryLog.status == "pending", DeliveryLog.at <= due),
-                        and_(DeliveryLog.status == "retrying", DeliveryLog.retry_at <= due),
+                        and_(DeliveryLog.status.in_(["pending", "retrying"]), waiting_since <= due),
                         and_(DeliveryLog.status == "sending", DeliveryLog.at <= now - sending_grace),
                     ),
                 )
@@ -203,8 +207,34 @@ async def sweep_stalled(
                     now,
                 )
             else:
+                row.retry_at = now
                 resend.append(row.id)
     return resend
+
+
+async def stalled_inbound(db: AsyncSession, now: datetime.datetime, grace: datetime.timedelta) -> list[uuid.UUID]:
+    """Slack events recorded but never handled (their message was lost: Redis down, worker killed),
+    younger than GIVE_UP_AFTER; each is stamped so the next sweep offers it again only after `grace`.
+    Handling one twice is harmless: the handler re-checks the row's status."""
+    async with writing(db):
+        rows = list(
+            await db.scalars(
+                select(DeliveryLog)
+                .where(
+                    DeliveryLog.direction == "inbound",
+                    DeliveryLog.channel == "slack",
+                    DeliveryLog.status == "received",
+                    func.coalesce(DeliveryLog.retry_at, DeliveryLog.at) <= now - grace,
+                    DeliveryLog.at > now - GIVE_UP_AFTER,
+                )
+                .order_by(DeliveryLog.at)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.retry_at = now
+    return [row.id for row in rows]
 
 
 async def recent_deliveries(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 50) -> list[DeliveryLog]:

@@ -112,7 +112,12 @@ async def handle_slack_event(
     if row.status != "received":
         await db.commit()
         return row.error or row.status  # handled by an earlier run of this message
-    payload: dict[str, Any] = json.loads(row.summary)
+    try:
+        payload: dict[str, Any] = json.loads(row.summary)
+    except ValueError:  # longer than the 8,000 characters kept: no reaction event is
+        await db.commit()
+        await finish_inbound(db, row_id, "ignored", "an event too large to be a reaction")
+        return "ignored"
     await db.commit()
     event = payload.get("event")
     item = (event.get("item") or {}) if isinstance(event, dict) else None

@@ -7,6 +7,8 @@ An event becomes one DeliveryLog row per recipient ("pending"); each row is then
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import OnCallSchedule, UserProfile
+from app.db.models import DeliveryLog, OnCallSchedule, UserProfile
 from app.db.transactions import writing
 from app.domain import slack_text
 from app.services.deliveries import queue_delivery
@@ -92,6 +94,12 @@ def compose(
     return messages
 
 
+def _event_key(name: str, payload: dict[str, Any], user_id: uuid.UUID, index: int) -> str:
+    """The same message of the same event always gets the same key (the delivery log's unique id)."""
+    digest = hashlib.sha256(json.dumps([name, payload, str(user_id), index], sort_keys=True, default=str).encode())
+    return "event:" + digest.hexdigest()[:56]
+
+
 async def queue_event_messages(
     db: AsyncSession, name: str, payload: dict[str, Any], now: datetime.datetime
 ) -> list[uuid.UUID]:
@@ -108,9 +116,28 @@ async def queue_event_messages(
             else {}
         )
         workspace_id = uuid.UUID(payload["workspace_id"]) if payload.get("workspace_id") else None
+        messages = compose(name, payload, people, schedules)
+        # One row per event and person: a rerun of this job (a retry, a redelivered message) finds
+        # the rows it made before instead of queueing the same DM again.
+        keys = [_event_key(name, payload, message.user_id, index) for index, message in enumerate(messages)]
+        earlier = {
+            row.external_id: row
+            for row in await db.scalars(
+                select(DeliveryLog).where(
+                    DeliveryLog.channel == "slack",
+                    DeliveryLog.direction == "outbound",
+                    DeliveryLog.external_id.in_(keys),
+                )
+            )
+        }
         pending: list[uuid.UUID] = []
-        for message in compose(name, payload, people, schedules):
+        for message, key in zip(messages, keys, strict=True):
             user = people[message.user_id]
+            found = earlier.get(key)
+            if found is not None:
+                if found.status == "pending":
+                    pending.append(found.id)
+                continue
             row = queue_delivery(
                 db,
                 workspace_id=workspace_id,
@@ -120,6 +147,7 @@ async def queue_event_messages(
                 now=now,
                 missing=f"{user.display_name} has no Slack user id ({name})",
             )
+            row.external_id = key
             if user.slack_user_id:
                 pending.append(row.id)
     return pending

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import uuid
 from typing import Any
 
 import dramatiq
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.integrations.slack import Outcome, SendResult, SlackAdapter
 from app.integrations.twilio_sms import SmsAdapter
@@ -19,6 +21,8 @@ from app.services.incidents import after_incident_post, log_reaction, thread_of
 from app.services.notifications import queue_event_messages
 from app.tasks.context import task_session, task_settings
 
+logger = logging.getLogger(__name__)
+
 
 @dramatiq.actor(actor_name="notifications.deliver_event", queue_name="notifications", max_retries=3)
 async def deliver_event(name: str, payload: dict[str, Any]) -> None:
@@ -26,7 +30,10 @@ async def deliver_event(name: str, payload: dict[str, Any]) -> None:
     async with task_session() as db:
         pending = await queue_event_messages(db, name, payload, datetime.datetime.now(datetime.UTC))
     for log_id in pending:
-        await asyncio.to_thread(deliver.send, str(log_id))
+        try:
+            await asyncio.to_thread(deliver.send, str(log_id))
+        except Exception:  # the rows are committed: the sweeper sends them, so do not rerun and queue again
+            logger.exception("could not enqueue delivery %s; the periodic sweep will send it", log_id)
 
 
 # Retried when it raises (the database went away): the row's status makes a rerun send nothing twice.
@@ -42,8 +49,11 @@ async def deliver(log_id: str) -> None:
         if out.channel == "sms":
             return await asyncio.to_thread(sms.send, out.target, out.text)
         if out.channel == "slack_post":
-            async with task_session() as db:
-                thread = await thread_of(db, out.incident_id)
+            try:
+                async with task_session() as db:
+                    thread = await thread_of(db, out.incident_id)
+            except SQLAlchemyError as exc:  # nothing reached Slack: provably not sent, so it may be retried
+                return SendResult(Outcome.TEMPORARY, f"could not read the incident's thread ({type(exc).__name__})")
             return await asyncio.to_thread(slack.post, out.target, out.text, thread)
         return await asyncio.to_thread(slack.direct_message, out.target, out.text)
 

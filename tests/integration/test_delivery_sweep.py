@@ -1,20 +1,24 @@
-"""The delivery sweeper on both databases: what a lost wake-up left behind is resent, given up on, or
+"""Deliveries on both databases: the sweeper,: what a lost wake-up left behind is resent, given up on, or
 marked unknown, and the incident's timeline says which."""
 
 from __future__ import annotations
 
 import datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, TimelineEntry
 from app.db.transactions import writing
 from app.domain.roles import Role
-from app.services.deliveries import queue_delivery, sweep_stalled
+from app.integrations.slack import Outcome, SendResult, retry_after_seconds
+from app.services.deliveries import Outgoing, queue_delivery, send_logged, stalled_inbound, sweep_stalled
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+from app.services.inbound import record_inbound
 from app.services.incidents import declare_incident
-from tests.factories import fresh, make_paging_schedule, make_team
+from app.services.notifications import queue_event_messages
+from tests.factories import fresh, make_paging_schedule, make_team, reload
 
 GRACE = datetime.timedelta(seconds=30)
 SENDING_GRACE = datetime.timedelta(seconds=40)
@@ -66,6 +70,72 @@ async def test_sweeper_resends_gives_up_and_marks_unknown(db: AsyncSession) -> N
         in notes
     )
     assert "SMS to +15550000007 was not sent within an hour; dropped rather than sent late." in notes
-    # Until a worker sends them, a second sweep offers the same two again (sending twice is harmless:
-    # the send locks the row and re-checks its status); the rows it settled stay settled.
-    assert set(await sweep_stalled(db, later, GRACE, SENDING_GRACE)) == {ids["lost"], ids["due"]}
+    # Offered rows are stamped: the next sweep offers them again only once the grace has passed again
+    # (sending twice is harmless anyway: the send locks the row and re-checks its status).
+    assert await sweep_stalled(db, later + datetime.timedelta(seconds=1), GRACE, SENDING_GRACE) == []
+    again = await sweep_stalled(db, later + GRACE, GRACE, SENDING_GRACE)
+    assert set(again) == {ids["lost"], ids["due"], ids["fresh_row"]}  # the fresh one is overdue by now too
+
+
+async def test_a_stale_wake_up_does_not_resend_before_retry_after(db: AsyncSession) -> None:
+    team = await make_team(db)
+    now = datetime.datetime.now(datetime.UTC)
+    async with writing(db):
+        row = queue_delivery(
+            db, workspace_id=team.workspace.id, channel="sms", target="+15550000001", text="page", now=now
+        )
+        row.status, row.attempts, row.retry_at = "retrying", 1, now + datetime.timedelta(seconds=30)
+    sent: list[Outgoing] = []
+
+    async def send(out: Outgoing) -> SendResult:
+        sent.append(out)
+        return SendResult(Outcome.SENT)
+
+    early = await send_logged(db, row.id, send, now + datetime.timedelta(seconds=5))
+    assert early.done and sent == []  # the Retry-After is honoured: the message due at retry_at sends it
+    on_time = await send_logged(db, row.id, send, now + datetime.timedelta(seconds=30))
+    assert on_time.done and len(sent) == 1
+    assert (await reload(db, DeliveryLog, row.id)).status == "sent"
+
+
+async def test_an_event_job_run_twice_queues_each_dm_once(db: AsyncSession) -> None:
+    team = await make_team(db)
+    now = datetime.datetime.now(datetime.UTC)
+    payload = {
+        "workspace_id": str(team.workspace.id),
+        "previous_user": str(team["member"].id),
+        "user": str(team["admin"].id),
+        "actor": str(team["owner"].id),
+        "at": now.isoformat(),
+        "until": (now + datetime.timedelta(hours=8)).isoformat(),
+    }
+    first = await queue_event_messages(db, "oncall.handoff", payload, now)
+    again = await queue_event_messages(db, "oncall.handoff", payload, now)  # a retried or redelivered job
+    assert len(first) == 2 and again == first
+    rows = list(await (await fresh(db)).scalars(select(DeliveryLog).where(DeliveryLog.channel == "slack")))
+    assert len(rows) == 2
+
+
+async def test_a_slack_event_left_unhandled_is_offered_again(db: AsyncSession) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    received = await record_inbound(db, "slack", "EvLost", '{"type": "event_callback"}', now)
+    assert await stalled_inbound(db, now + datetime.timedelta(seconds=1), GRACE) == []
+    assert await stalled_inbound(db, now + GRACE, GRACE) == [received.row_id]
+    assert await stalled_inbound(db, now + GRACE, GRACE) == []  # stamped: not again until the grace passes
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        ("5", 5.0),
+        ("0", 1.0),
+        ("-3", 1.0),
+        ("3600", 60.0),
+        ("nan", 1.0),
+        ("inf", 1.0),
+        (None, 1.0),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", 1.0),
+    ],
+)
+def test_retry_after_is_bounded(raw: object, seconds: float) -> None:
+    assert retry_after_seconds(raw) == seconds
