@@ -154,8 +154,13 @@ async def _record(
             _note(db, row, "delivery_unknown", message, now)
         else:
             row.status = "failed"
-            _note(db, row, "delivery_failed", f"{what} failed after {row.attempts} attempt(s): {result.error}.", now)
+            reason = (result.error or "no reason given").rstrip(".")
+            _note(db, row, "delivery_failed", f"{what} failed after {_attempts(row.attempts)}: {reason}.", now)
         return Attempt(done=True, result=result, outgoing=outgoing)
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def _note(db: AsyncSession, row: DeliveryLog, kind: str, message: str, now: datetime.datetime) -> None:

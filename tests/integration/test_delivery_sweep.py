@@ -139,3 +139,23 @@ async def test_a_slack_event_left_unhandled_is_offered_again(db: AsyncSession) -
 )
 def test_retry_after_is_bounded(raw: object, seconds: float) -> None:
     assert retry_after_seconds(raw) == seconds
+
+
+async def test_a_refused_page_says_why_in_the_timeline(db: AsyncSession) -> None:
+    team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER})
+    schedule = await make_paging_schedule(db, team, 15)
+    now = datetime.datetime.now(datetime.UTC)
+    owner = WorkspaceAccess(WorkspaceRef.of(team.workspace), UserRef.of(team["owner"]), Role.OWNER)
+    incident = await declare_incident(db, owner, "Disk full", "SEV2", schedule.id, now, 60, "http://x")
+    session = await fresh(db)
+    sms = await session.scalar(select(DeliveryLog).where(DeliveryLog.channel == "sms"))
+    assert sms is not None and sms.status == "pending"
+
+    async def refuse(out: Outgoing) -> SendResult:
+        return SendResult(Outcome.PERMANENT, "Twilio refused (400): not a mobile number.")
+
+    attempt = await send_logged(db, sms.id, refuse, now)
+    assert attempt.done and (await reload(db, DeliveryLog, sms.id)).status == "failed"
+    notes = [e.message for e in await (await fresh(db)).scalars(select(TimelineEntry).order_by(TimelineEntry.id))]
+    assert notes[-1] == f"SMS to {team['ann'].phone} failed after 1 attempt: Twilio refused (400): not a mobile number."
+    assert incident.id == sms.incident_id
