@@ -30,7 +30,6 @@ from tests.fakes.servers import FakeServer
 
 SCALE = 0.05
 DELAY = 40  # minutes: two seconds here
-SMS_URL = "http://testserver.local/integrations/twilio_sms/"
 
 
 def slack_request(
@@ -62,7 +61,8 @@ def reaction(channel: str, ts: str, user: str, name: str, event_id: str | None =
 
 
 def sms_request(settings: Settings, params: dict[str, str], token: str | None = None) -> tuple[str, dict[str, str]]:
-    signature = RequestValidator(token or settings.twilio_auth_token or "").compute_signature(SMS_URL, params)
+    url = settings.public_url + "/integrations/twilio_sms/"
+    signature = RequestValidator(token or settings.twilio_auth_token or "").compute_signature(url, params)
     return urlencode(params), {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -9,17 +9,19 @@ import time
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
-from app.db.models import TimelineEntry
+from app.db.models import DeliveryLog, Incident, IncidentResponder, TimelineEntry
 from app.domain.roles import Role
+from app.main import create_app
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident, resolve_incident
 from app.services.schedules import set_active
 from tests.factories import Team, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
+from tests.integration.test_acks import reaction, slack_request, sms_request
 from tests.processes import SCALE, Stack
 
 pytestmark = pytest.mark.slow
@@ -102,15 +104,6 @@ async def test_no_primary_pages_the_backup_at_once(stack: Stack, db: AsyncSessio
 async def test_slack_ack_through_worker_processes_stops_escalation(
     stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
 ) -> None:
-    import json
-    import time
-
-    from litestar.testing import AsyncTestClient
-    from slack_sdk.signature import SignatureVerifier
-
-    from app.db.models import Incident, IncidentResponder
-    from app.main import create_app
-
     team, schedule, owner = await arrange(db, stack)
     incident = await trigger(db, stack, owner, schedule)
 
@@ -119,25 +112,8 @@ async def test_slack_ack_through_worker_processes_stops_escalation(
 
     await eventually(posted)
     ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident.id))
-    payload = {
-        "type": "event_callback",
-        "event_id": "EvWorker1",
-        "event": {
-            "type": "reaction_added",
-            "user": team["ann"].slack_user_id,
-            "reaction": "white_check_mark",
-            "item": {"type": "message", "channel": "C0INCIDENT", "ts": ts},
-        },
-    }
-    body = json.dumps(payload).encode()
-    stamp = str(int(time.time()))
-    headers = {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": SignatureVerifier(stack.settings.slack_signing_secret or "").generate_signature(
-            timestamp=stamp, body=body
-        ),
-        "Content-Type": "application/json",
-    }
+    event = reaction("C0INCIDENT", ts or "", team["ann"].slack_user_id or "", "white_check_mark", "EvWorker1")
+    body, headers = slack_request(stack.settings, event)
     # A web process on Redis: it only verifies, records and enqueues; a worker process acts.
     async with AsyncTestClient(app=create_app(stack.settings)) as client:
         for _ in range(2):  # Slack retries: the second delivery changes nothing
@@ -153,35 +129,20 @@ async def test_slack_ack_through_worker_processes_stops_escalation(
     assert [r.source for r in await (await fresh(db)).scalars(select(IncidentResponder))] == ["slack"]
 
 
-def _signed_sms(settings: Settings, params: dict[str, str]) -> tuple[str, dict[str, str]]:
-    from urllib.parse import urlencode
-
-    from twilio.request_validator import RequestValidator
-
-    url = settings.public_url + "/integrations/twilio_sms/"
-    signature = RequestValidator(settings.twilio_auth_token or "").compute_signature(url, params)
-    return urlencode(params), {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
-
-
 async def test_sms_ack_and_decline_through_worker_processes(
     stack: Stack, db: AsyncSession, fake_twilio: FakeServer
 ) -> None:
-    from litestar.testing import AsyncTestClient
-
-    from app.db.models import IncidentResponder
-    from app.main import create_app
-
     team, schedule, owner = await arrange(db, stack)
     first = await trigger(db, stack, owner, schedule, title="Disk full")
     second = await trigger(db, stack, owner, schedule, title="Queue stuck")
     async with AsyncTestClient(app=create_app(stack.settings)) as client:
-        body, headers = _signed_sms(
+        body, headers = sms_request(
             stack.settings, {"From": team["ann"].phone or "", "Body": f"  ack {first.number} ", "MessageSid": "SMw1"}
         )
         acked = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
         assert f"<Message>Acknowledged INC-{first.number}.</Message>" in acked.text
         started = time.monotonic()
-        body, headers = _signed_sms(
+        body, headers = sms_request(
             stack.settings, {"From": team["ann"].phone or "", "Body": f"DECLINE {second.number}", "MessageSid": "SMw2"}
         )
         declined = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
@@ -201,14 +162,6 @@ async def test_sms_ack_and_decline_through_worker_processes(
 async def test_the_bots_own_reaction_acks_nothing_through_worker_processes(
     stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
 ) -> None:
-    import json
-
-    from litestar.testing import AsyncTestClient
-    from slack_sdk.signature import SignatureVerifier
-
-    from app.db.models import DeliveryLog, Incident, IncidentResponder
-    from app.main import create_app
-
     team, schedule, owner = await arrange(db, stack)
     incident = await trigger(db, stack, owner, schedule)
 
@@ -217,32 +170,11 @@ async def test_the_bots_own_reaction_acks_nothing_through_worker_processes(
 
     await eventually(posted)
     ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident.id))
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "event_id": "EvBotOwn",
-            "event": {
-                "type": "reaction_added",
-                "user": "U0VIGILOBOT",
-                "reaction": "white_check_mark",
-                "item": {"type": "message", "channel": "C0INCIDENT", "ts": ts},
-            },
-        }
-    ).encode()
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(stack.settings.slack_signing_secret or "").generate_signature(
-        timestamp=stamp, body=body
+    body, headers = slack_request(
+        stack.settings, reaction("C0INCIDENT", ts or "", "U0VIGILOBOT", "white_check_mark", "EvBotOwn")
     )
     async with AsyncTestClient(app=create_app(stack.settings)) as client:
-        response = await client.post(
-            "/integrations/slack/events",
-            content=body,
-            headers={
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": signature,
-                "Content-Type": "application/json",
-            },
-        )
+        response = await client.post("/integrations/slack/events", content=body, headers=headers)
         assert response.status_code == 200
 
     async def handled() -> bool:
