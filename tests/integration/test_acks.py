@@ -30,6 +30,7 @@ from tests.fakes.servers import FakeServer
 
 SCALE = 0.05
 DELAY = 40  # minutes: two seconds here
+SMS_URL = "http://testserver.local/integrations/twilio_sms/"  # the test settings' public URL
 
 
 def slack_request(
