@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zlib
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +33,8 @@ async def make_team(
     """A workspace `slug` with one person per entry of `roles` (key → key@<slug>.test)."""
     roles = roles or {"owner": Role.OWNER, "admin": Role.ADMIN, "member": Role.MEMBER, "viewer": Role.VIEWER}
     people: dict[str, UserProfile] = {}
+    # Contact points are unique installation-wide once verified, so each workspace gets its own numbers.
+    block = zlib.crc32(slug.encode()) % 1000
     async with writing(db):
         workspace = Workspace(slug=slug, name=slug.title(), slack_channel_id="C0INCIDENT")
         db.add(workspace)
@@ -42,8 +45,9 @@ async def make_team(
                 f"{key}@{slug}.test",
                 key.title(),
                 password=password,
-                phone=f"+1555010{index:04d}",
+                phone=f"+1555{block:03d}{index:04d}",
                 slack_user_id=f"U0{slug.upper()[:4]}{index:02d}",
+                verified_at=datetime.datetime.now(datetime.UTC),
             )
             db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=role.value, is_active=True))
             people[key] = user

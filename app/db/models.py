@@ -28,14 +28,70 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
 class UserProfile(UUIDAuditBase):
+    """A person. A phone number or Slack id pages and identifies them only once verified, and a
+    verified one belongs to one person in the whole installation (the partial unique indexes)."""
+
     __tablename__ = "user_profile"
+    __table_args__ = (
+        Index(
+            "uq_user_profile_verified_phone",
+            "phone",
+            unique=True,
+            postgresql_where=text("phone_verified_at IS NOT NULL"),
+            sqlite_where=text("phone_verified_at IS NOT NULL"),
+        ),
+        Index(
+            "uq_user_profile_verified_slack",
+            "slack_user_id",
+            unique=True,
+            postgresql_where=text("slack_verified_at IS NOT NULL"),
+            sqlite_where=text("slack_verified_at IS NOT NULL"),
+        ),
+    )
 
     email: Mapped[str] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     phone: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+    phone_verified_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     slack_user_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    slack_verified_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Said on every page until the person acts on it (e.g. "your number was shared; verify it").
+    contact_notice: Mapped[str | None] = mapped_column(Text, default=None)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    @property
+    def paging_phone(self) -> str | None:
+        """The phone number pages go to: only a verified one."""
+        return self.phone if self.phone and self.phone_verified_at else None
+
+    @property
+    def paging_slack_id(self) -> str | None:
+        """The Slack id pages mention and DMs go to: only a verified one."""
+        return self.slack_user_id if self.slack_user_id and self.slack_verified_at else None
+
+
+class ContactVerification(UUIDBase):
+    """A code sent to a phone number or Slack user that the person must type back to claim it.
+
+    The code itself is never stored: it is an HMAC of this row's id under the secret key, computed
+    again by the sender and by the check, so neither the database nor the delivery log holds it."""
+
+    __tablename__ = "contact_verification"
+    __table_args__ = (
+        CheckConstraint("kind IN ('phone', 'slack')", name="kind"),
+        Index("ix_contact_verification_value_at", "kind", "value", "created_at"),
+        Index("ix_contact_verification_user_at", "user_id", "kind", "created_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the code was typed back correctly, or when too many wrong tries spent it.
+    closed_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Workspace(UUIDAuditBase):
@@ -192,6 +248,15 @@ class Page(UUIDAuditBase):
         UniqueConstraint("incident_id", "step", name="uq_page_incident_step"),
         CheckConstraint("status IN ('pending', 'acknowledged', 'declined', 'escalated', 'cancelled')", name="status"),
         Index("ix_page_status_deadline", "status", "deadline"),
+        # A reply code means one pending page of that person, across every workspace.
+        Index(
+            "uq_page_pending_reply_code",
+            "user_id",
+            "reply_code",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
@@ -200,6 +265,9 @@ class Page(UUIDAuditBase):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     deadline: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # "4" in "Reply 4A to acknowledge, 4D to decline": the smallest number free among the person's
+    # pending pages in every workspace when this page was made.
+    reply_code: Mapped[int | None] = mapped_column(Integer, default=None)
     # The backup, frozen onto the page when the incident opens.
     backup_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_profile.id", ondelete="SET NULL"), default=None

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.domain.acks import reply_instructions
+
 
 class Severity(StrEnum):
     SEV1 = "SEV1"
@@ -77,7 +79,7 @@ def plan_trigger(
         timeline.append(
             (
                 "unreachable",
-                f"{primary.name} (primary) has neither a phone number nor a Slack id; paging the backup at once.",
+                f"{primary.name} (primary) has no verified phone number or Slack id; paging the backup at once.",
             )
         )
     elif no_primary_reason:
@@ -91,7 +93,7 @@ def plan_trigger(
         else (
             f"{backup.name} (backup) is not an active member who can be paged"
             if not backup.eligible
-            else f"{backup.name} (backup) has neither a phone number nor a Slack id"
+            else f"{backup.name} (backup) has no verified phone number or Slack id"
         )
     )
     timeline.append(("nobody_paged", f"Nobody could be paged: {why}."))
@@ -120,36 +122,41 @@ def decide_escalation(
     primary_id: uuid.UUID | None,
     backup: Person | None,
     now: datetime.datetime,
+    declined_by: str | None = None,
 ) -> EscalationDecision:
-    """What to do when a page's escalation wakes up (the actor holds the page's lock)."""
+    """What to do when a page's escalation wakes up (the actor holds the page's lock), or when the
+    person paged declines (`declined_by` says who and which incident: "Alice declined INC-42")."""
     if page_status != "pending":
         return EscalationDecision(EscalationAction.NOTHING, f"the page is already {page_status}")
     if incident_status != "triggered":
         return EscalationDecision(EscalationAction.NOTHING, f"the incident is {incident_status}")
     if deadline is not None and now < deadline:
         return EscalationDecision(EscalationAction.WAIT)
+    opener = declined_by or "No acknowledgement"
     if step >= 1:
+        if declined_by:
+            return EscalationDecision(EscalationAction.NOBODY_ACKED, f"{declined_by}; nobody has claimed it.")
         return EscalationDecision(EscalationAction.NOBODY_ACKED, "Nobody has acknowledged the incident.")
     if backup is None:
-        return EscalationDecision(EscalationAction.CANNOT, "No acknowledgement and no backup to escalate to.")
+        return EscalationDecision(EscalationAction.CANNOT, f"{opener} and no backup to escalate to.")
     if not backup.eligible:
         return EscalationDecision(
-            EscalationAction.CANNOT, f"No acknowledgement, and {backup.name} (backup) is no longer an active member."
+            EscalationAction.CANNOT, f"{opener}, and {backup.name} (backup) is no longer an active member."
         )
     if backup.id == primary_id:
-        return EscalationDecision(
-            EscalationAction.CANNOT, f"No acknowledgement; {backup.name} is both primary and backup."
-        )
+        return EscalationDecision(EscalationAction.CANNOT, f"{opener}; {backup.name} is both primary and backup.")
     if not backup.reachable:
         return EscalationDecision(
             EscalationAction.CANNOT,
-            f"No acknowledgement, and {backup.name} (backup) has neither a phone nor a Slack id.",
+            f"{opener}, and {backup.name} (backup) has no verified phone number or Slack id.",
         )
+    if declined_by:
+        return EscalationDecision(EscalationAction.PAGE_BACKUP, f"{declined_by}; paging {backup.name} (backup).")
     return EscalationDecision(
         EscalationAction.PAGE_BACKUP, f"No acknowledgement by the deadline; paging {backup.name} (backup)."
     )
 
 
-def sms_text(number: int, severity: str, title: str) -> str:
-    """The SMS page, short enough for one message."""
-    return f"[Vigilo] INC-{number} {severity} {title[:100]}. Reply ACK {number} or DECLINE {number}."
+def sms_text(workspace: str, number: int, severity: str, title: str, reply_code: int) -> str:
+    """The SMS page, ending with its reply code ("Reply 4A to acknowledge, 4D to decline")."""
+    return f"[Vigilo {workspace[:40]}] INC-{number} {severity} {title[:100]}. {reply_instructions(reply_code)}"

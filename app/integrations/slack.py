@@ -75,6 +75,23 @@ class SlackAdapter:
             return SendResult(Outcome.SENT)
         return result
 
+    def lookup_by_email(self, email: str) -> tuple[str | None, str | None]:
+        """(Slack user id, None) of the Slack account with this email, or (None, why not). Finding
+        someone is not verifying them: the caller still sends them a code."""
+        if not self.configured:
+            return None, "Slack is not configured on this installation."
+        try:
+            response = self._client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "users_not_found":
+                return None, f"Slack has no account with {email}; enter your Slack member id instead."
+            return None, f"Slack refused the lookup ({exc.response.get('error', exc.response.status_code)})."
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            return None, "Slack could not be reached; try again, or enter your Slack member id."
+        user = response.get("user")
+        found = user.get("id") if isinstance(user, dict) else None
+        return (found, None) if isinstance(found, str) else (None, "Slack answered without a user id.")
+
     def bot_user_id(self) -> str | None:
         """The bot's own Slack user id (auth.test), so its own reactions can be ignored; cached."""
         token = self._client.token or ""

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import Form, field
-from app.services.errors import FieldError, Forbidden
+from app.services.contact_points import admin_clear_contacts
+from app.services.errors import FieldError, Forbidden, NotFound
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import add_member, change_member, list_memberships
 
@@ -72,6 +73,21 @@ class PeoplePages(Controller):
         except Forbidden as exc:
             return await self._render(db_session, access, errors={"role": str(exc)}, form=form, status_code=403)
         return Redirect(f"/ws/{access.workspace.slug}/people/?notice=Added {membership.user.email}", status_code=303)
+
+    @post(
+        "/{membership_id:str}/clear-contacts", name="people_clear_contacts", opt={"role": Role.ADMIN}, status_code=303
+    )
+    async def clear_contacts(
+        self, db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
+    ) -> Template | Redirect:
+        try:
+            user = await admin_clear_contacts(db_session, access, membership_id)
+        except NotFound:
+            raise NotFoundException("No such member.") from None
+        except Forbidden as exc:
+            return await self._render(db_session, access, errors={f"member-{membership_id}": str(exc)}, status_code=403)
+        notice = f"Cleared the contact points of {user.display_name}"
+        return Redirect(f"/ws/{access.workspace.slug}/people/?notice={notice}", status_code=303)
 
     @post("/{membership_id:str}", name="people_change", opt={"role": Role.ADMIN}, status_code=303)
     async def change(

@@ -1,64 +1,142 @@
-"""Each person edits their own profile: name, phone, Slack id, time zone."""
+"""Each person edits their own profile: name and time zone, and verifies their own contact points
+(a code sent to the phone number or Slack user, typed back here)."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+import asyncio
+import datetime
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.contact import zone_choices
 from app.domain.roles import Role
-from app.routes.access import provide_access
+from app.domain.verification import ContactKind
+from app.integrations.slack import SlackAdapter
+from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
-from app.services.accounts import ProfileInput, update_profile
+from app.services.accounts import ProfileInput, get_user, update_profile
+from app.services.contact_points import confirm_code, pending_code, remove_contact, send_code
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 
 VIEWER = {"role": Role.VIEWER}
 
 
+def _kind(raw: str) -> ContactKind:
+    try:
+        return ContactKind(raw)
+    except ValueError:
+        raise NotFoundException("No such contact point.") from None
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 class ProfilePages(Controller):
     path = "/ws/{slug:str}/profile"
     dependencies = {"access": Provide(provide_access)}
 
-    def _render(
+    async def _render(
         self,
+        db_session: AsyncSession,
         access: WorkspaceAccess,
-        form: dict[str, str],
+        form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         notice: str | None = None,
         status_code: int = 200,
     ) -> Template:
-        return Template(
-            "profile/edit.html",
-            context={
-                "access": access,
-                "nav": "profile",
-                "form": form,
-                "errors": errors or {},
-                "zones": zone_choices(),
-                "notice": notice,
-            },
-            status_code=status_code,
-        )
-
-    @get("/", name="profile", opt=VIEWER)
-    async def edit(self, access: WorkspaceAccess, notice: str | None = None) -> Template:
-        user = access.user
+        user = await get_user(db_session, access.user.id)
+        assert user is not None
+        now = _now()
         form = {
             "display_name": user.display_name,
+            "time_zone": user.time_zone,
             "phone": user.phone or "",
             "slack_user_id": user.slack_user_id or "",
-            "time_zone": user.time_zone,
+            **(form or {}),
         }
-        return self._render(access, form, notice=notice)
+        context = {
+            "access": access,
+            "nav": "profile",
+            "form": form,
+            "errors": errors or {},
+            "zones": zone_choices(),
+            "notice": notice,
+            "user": user,
+            "phone_code_to": await pending_code(db_session, user.id, ContactKind.PHONE, now),
+            "slack_code_to": await pending_code(db_session, user.id, ContactKind.SLACK, now),
+        }
+        return Template("profile/edit.html", context=context, status_code=status_code)
+
+    def _back(self, access: WorkspaceAccess, notice: str) -> Redirect:
+        return Redirect(f"/ws/{access.workspace.slug}/profile/?notice={notice}", status_code=303)
+
+    @get("/", name="profile", opt=VIEWER)
+    async def edit(self, db_session: AsyncSession, access: WorkspaceAccess, notice: str | None = None) -> Template:
+        return await self._render(db_session, access, notice=notice)
 
     @post("/", name="profile_save", opt=VIEWER, status_code=303)
     async def save(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template | Redirect:
-        form = {k: field(data, k) for k in ("display_name", "phone", "slack_user_id", "time_zone")}
+        form = {k: field(data, k) for k in ("display_name", "time_zone")}
         try:
             await update_profile(db_session, access.user.id, ProfileInput(**form))
         except FieldError as exc:
-            return self._render(access, form, exc.errors, status_code=422)
-        return Redirect(f"/ws/{access.workspace.slug}/profile/?notice=Saved", status_code=303)
+            return await self._render(db_session, access, form, exc.errors, status_code=422)
+        return self._back(access, "Saved")
+
+    @post("/contact/{kind:str}/send", name="contact_send", opt=VIEWER, status_code=303)
+    async def send(
+        self, db_session: AsyncSession, access: WorkspaceAccess, kind: str, data: Form
+    ) -> Template | Redirect:
+        contact = _kind(kind)
+        name = "phone" if contact is ContactKind.PHONE else "slack_user_id"
+        value = field(data, name)
+        try:
+            sent = await send_code(db_session, access.user.id, contact, value, _now())
+        except FieldError as exc:
+            return await self._render(db_session, access, {name: value}, exc.errors, status_code=422)
+        where = "by SMS" if contact is ContactKind.PHONE else "by Slack direct message"
+        return self._back(access, f"Sent a code to {sent.value} {where}; type it below within 10 minutes.")
+
+    @post("/contact/{kind:str}/verify", name="contact_verify", opt=VIEWER, status_code=303)
+    async def verify(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, kind: str, data: Form
+    ) -> Template | Redirect:
+        contact = _kind(kind)
+        secret = settings_of(request).secret_key
+        typed = field(data, "phone_code" if contact is ContactKind.PHONE else "slack_user_id_code")
+        try:
+            value = await confirm_code(db_session, access.user.id, contact, typed, secret, _now())
+        except FieldError as exc:
+            return await self._render(db_session, access, errors=exc.errors, status_code=422)
+        return self._back(access, f"Verified {value}: pages can reach you there.")
+
+    @post("/contact/{kind:str}/remove", name="contact_remove", opt=VIEWER, status_code=303)
+    async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, kind: str) -> Redirect:
+        contact = _kind(kind)
+        await remove_contact(db_session, access.user.id, contact)
+        return self._back(access, f"Removed your {contact.label}.")
+
+    @post("/contact/slack/lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)
+    async def slack_lookup(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess
+    ) -> Template:
+        """Find the person's Slack id by their account email. Finding is not verifying: the form is
+        filled in, and the person still sends themselves a code."""
+        found, problem = await asyncio.to_thread(SlackAdapter(settings_of(request)).lookup_by_email, access.user.email)
+        if found is None:
+            return await self._render(
+                db_session, access, errors={"slack_user_id": problem or "Not found."}, status_code=422
+            )
+        return await self._render(
+            db_session,
+            access,
+            {"slack_user_id": found},
+            notice=f"Slack knows {access.user.email} as {found}. Send a code to verify it is you.",
+        )

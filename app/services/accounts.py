@@ -119,10 +119,11 @@ async def create_user(
     phone: str | None = None,
     slack_user_id: str | None = None,
     time_zone: str = "UTC",
+    verified_at: datetime.datetime | None = None,
 ) -> UserProfile:
     """A new user, committed; FieldError when a field is malformed or the email is taken."""
     async with writing(db):
-        return await add_user(db, email, display_name, password, phone, slack_user_id, time_zone)
+        return await add_user(db, email, display_name, password, phone, slack_user_id, time_zone, verified_at)
 
 
 async def add_user(
@@ -133,9 +134,11 @@ async def add_user(
     phone: str | None = None,
     slack_user_id: str | None = None,
     time_zone: str = "UTC",
+    verified_at: datetime.datetime | None = None,
 ) -> UserProfile:
     """Add a new user inside the caller's write transaction; FieldError when a field is malformed or
-    the email is taken."""
+    the email is taken. `verified_at` marks the given phone and Slack id verified (seeding and tests
+    only: people verify their own through the profile)."""
     try:
         clean_email = normalise_email(email)
         name = normalise_display_name(display_name)
@@ -155,6 +158,8 @@ async def add_user(
         phone=clean_phone,
         slack_user_id=clean_slack,
         time_zone=zone.key,
+        phone_verified_at=verified_at if clean_phone else None,
+        slack_verified_at=verified_at if clean_slack else None,
     )
     db.add(user)
     await db.flush()
@@ -163,9 +168,10 @@ async def add_user(
 
 @dataclass(frozen=True)
 class ProfileInput:
+    """The profile form's plain fields; contact points change only by verification
+    (app/services/contact_points.py)."""
+
     display_name: str
-    phone: str
-    slack_user_id: str
     time_zone: str
 
 
@@ -175,8 +181,6 @@ async def update_profile(db: AsyncSession, user_id: uuid.UUID, data: ProfileInpu
     values: dict[str, object] = {}
     checks: dict[str, Callable[[], object]] = {
         "display_name": lambda: normalise_display_name(data.display_name),
-        "phone": lambda: normalise_phone(data.phone),
-        "slack_user_id": lambda: normalise_slack_user_id(data.slack_user_id),
         "time_zone": lambda: parse_zone(data.time_zone).key,
     }
     for field, check in checks.items():

@@ -124,19 +124,25 @@ async def decline(
             return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False)
         page = next(p for p in pages if p.id == mine.id)
         page.status = "declined"
-        note_timeline(db, incident, "declined", f"{user.display_name} declined {label} via {source.label}.", now)
         workspace = await db.get_one(Workspace, incident.workspace_id)
         backup = await person_of(db, workspace.id, page.backup_user_id) if page.step == 0 else None
-        decision = decide_escalation("pending", page.step, None, incident.status, page.user_id, backup, now)
+        decision = decide_escalation(
+            "pending",
+            page.step,
+            None,
+            incident.status,
+            page.user_id,
+            backup,
+            now,
+            declined_by=f"{user.display_name} declined {label}",
+        )
         if outcome is DeclineOutcome.NOBODY_CLAIMED:
-            note_timeline(db, incident, "nobody_claimed", f"Nobody has claimed {label}: the backup declined.", now)
-            outbox = Outbox(
-                queue_channel_note(db, workspace, incident, f"Nobody has claimed {label}: the backup declined.", now),
-                [],
-            )
+            note_timeline(db, incident, "nobody_claimed", decision.message, now)
+            outbox = Outbox(queue_channel_note(db, workspace, incident, decision.message, now), [])
         else:
+            note_timeline(db, incident, "declined", decision.message, now)
             outbox = await carry_out(
-                db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url
+                db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url, noted=True
             )
     await outbox.send(now)
     return Reply(

@@ -42,6 +42,7 @@ class Outgoing:
     target: str
     text: str
     incident_id: uuid.UUID | None
+    external_id: str | None = None
 
 
 def queue_delivery(
@@ -110,7 +111,7 @@ async def send_logged(
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
         row.at, row.retry_at = now, None
-        outgoing = Outgoing(row.id, row.channel, row.target, row.summary, row.incident_id)
+        outgoing = Outgoing(row.id, row.channel, row.target, row.summary, row.incident_id, row.external_id)
     started = time.monotonic()
     result = await send(outgoing)
     finished = now + datetime.timedelta(seconds=time.monotonic() - started)

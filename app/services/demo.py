@@ -79,7 +79,7 @@ async def seed_demo(db: AsyncSession, now: datetime.datetime, password: str | No
     password = password or secrets.token_urlsafe(9)
     password_hash = hash_password(password)
     async with writing(db):
-        workspace, created = await _seed(db, password_hash)
+        workspace, created = await _seed(db, password_hash, now)
     existing = {schedule.name for schedule in await list_schedules(db, workspace.id)}
     for body in DEMO_SCHEDULES:
         if body["name"] not in existing:
@@ -89,7 +89,7 @@ async def seed_demo(db: AsyncSession, now: datetime.datetime, password: str | No
     return DemoResult(WorkspaceRef.of(workspace), password, created)
 
 
-async def _seed(db: AsyncSession, password_hash: str) -> tuple[Workspace, bool]:
+async def _seed(db: AsyncSession, password_hash: str, now: datetime.datetime) -> tuple[Workspace, bool]:
     workspace = await db.scalar(select(Workspace).where(Workspace.slug == DEMO_SLUG))
     created = workspace is None
     if workspace is None:
@@ -105,6 +105,9 @@ async def _seed(db: AsyncSession, password_hash: str) -> tuple[Workspace, bool]:
                 phone=person.phone,
                 slack_user_id=person.slack_user_id,
                 time_zone=person.time_zone,
+                # The demo's people are seeded verified, so the demo pages them at once.
+                phone_verified_at=now if person.phone else None,
+                slack_verified_at=now if person.slack_user_id else None,
             )
             db.add(user)
         user.password_hash = password_hash

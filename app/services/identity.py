@@ -17,10 +17,28 @@ class UserRef:
     time_zone: str
     phone: str | None
     slack_user_id: str | None
+    phone_verified: bool = False
+    slack_verified: bool = False
+    contact_notice: str | None = None
+
+    @property
+    def pageable(self) -> bool:
+        """Whether a page can reach this person: a verified phone number or Slack identity."""
+        return self.phone_verified or self.slack_verified
 
     @classmethod
     def of(cls, user: UserProfile) -> UserRef:
-        return cls(user.id, user.email, user.display_name, user.time_zone, user.phone, user.slack_user_id)
+        return cls(
+            user.id,
+            user.email,
+            user.display_name,
+            user.time_zone,
+            user.phone,
+            user.slack_user_id,
+            user.paging_phone is not None,
+            user.paging_slack_id is not None,
+            user.contact_notice,
+        )
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, Membership, Page, UserProfile
+from app.db.models import DeliveryLog, Incident, Membership, Page, UserProfile, Workspace
 from app.db.transactions import writing
-from app.domain.acks import SMS_HELP, Command, Source, parse_sms
+from app.domain.acks import SMS_HELP, Command, PendingReply, Source, choose_page, parse_sms, pending_list_text
 from app.services.acks import Reply, acknowledge, decline
 
 logger = logging.getLogger(__name__)
@@ -146,12 +146,21 @@ async def handle_slack_event(
     user = await db.scalar(
         select(UserProfile)
         .join(Membership, Membership.user_id == UserProfile.id)
-        .where(Membership.workspace_id == incident.workspace_id, UserProfile.slack_user_id == slack_user)
+        .where(
+            Membership.workspace_id == incident.workspace_id,
+            UserProfile.slack_user_id == slack_user,
+            UserProfile.slack_verified_at.is_not(None),
+        )
     )
     await db.commit()
     if user is None:
         await finish_inbound(
-            db, row_id, "ignored", f"unknown Slack user {slack_user}", incident.workspace_id, incident.id
+            db,
+            row_id,
+            "ignored",
+            f"Slack user {slack_user} is not a verified Slack identity of anyone in this workspace",
+            incident.workspace_id,
+            incident.id,
         )
         return "ignored"
     if reaction == ACK_REACTION:
@@ -199,50 +208,31 @@ async def handle_sms(
 async def _sms_reply(
     db: AsyncSession, from_number: str, body: str, now: datetime.datetime, seconds_per_minute: float, public_url: str
 ) -> Reply:
-    users = list(await db.scalars(select(UserProfile).where(UserProfile.phone == from_number)))
-    command = parse_sms(body)
-    if not users or command is None:
+    # Only a verified number identifies anyone, and a verified number belongs to one person.
+    user = await db.scalar(
+        select(UserProfile).where(UserProfile.phone == from_number, UserProfile.phone_verified_at.is_not(None))
+    )
+    if user is None:
         await db.commit()
-        return Reply(SMS_HELP, False)
-    verb, number = command
-    user_ids = [u.id for u in users]
-    pending = (
+        return Reply(f"Vigilo: this number is not verified on any account. {SMS_HELP}", False)
+    rows = (
         await db.execute(
-            select(Page, Incident)
+            select(Page, Incident, Workspace)
             .join(Incident, Incident.id == Page.incident_id)
-            .where(Page.user_id.in_(user_ids), Page.status == "pending")
-            .order_by(Page.sent_at.desc())
+            .join(Workspace, Workspace.id == Incident.workspace_id)
+            .where(Page.user_id == user.id, Page.status == "pending")
+            .order_by(Page.reply_code, Page.sent_at)
         )
     ).all()
-    candidates: list[tuple[Incident, uuid.UUID]]
-    if number is None:
-        candidates = [(incident, page.user_id) for page, incident in pending[:1] if page.user_id]
-    else:
-        matching = [
-            (incident, page.user_id) for page, incident in pending if incident.number == number and page.user_id
-        ]
-        if not matching and verb is Command.ACK:
-            # Anyone may claim an open incident, even without a page of their own.
-            rows = (
-                await db.execute(
-                    select(Incident, Membership.user_id)
-                    .join(Membership, Membership.workspace_id == Incident.workspace_id)
-                    .where(Incident.number == number, Membership.user_id.in_(user_ids), Incident.status != "resolved")
-                )
-            ).all()
-            matching = [(incident, uid) for incident, uid in rows]
-        candidates = matching
     await db.commit()
-    workspaces = {incident.workspace_id for incident, _ in candidates}
-    if not candidates:
-        what = f"INC-{number}" if number is not None else "a pending page"
-        return Reply(f"Vigilo: found no {what} for you. {SMS_HELP}", False)
-    if len(workspaces) > 1:
-        return Reply(
-            f"Vigilo: INC-{number} is open in {len(workspaces)} of your workspaces; acknowledge it on the web or in Slack.",
-            False,
-        )
-    incident, user_id = candidates[0]
-    if verb is Command.ACK:
-        return await acknowledge(db, incident.id, user_id, Source.SMS, now)
-    return await decline(db, incident.id, user_id, Source.SMS, now, seconds_per_minute, public_url)
+    pending = [PendingReply(page.id, page.reply_code, inc.number, ws.name, inc.title) for page, inc, ws in rows]
+    command = parse_sms(body)
+    chosen = choose_page(command, pending) if command is not None else None
+    if command is None or chosen is None:
+        return Reply(pending_list_text(command, pending), False)
+    _, incident, workspace = next(row for row in rows if row[0].id == chosen.page_id)
+    if command.verb is Command.ACK:
+        reply = await acknowledge(db, incident.id, user.id, Source.SMS, now)
+    else:
+        reply = await decline(db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url)
+    return Reply(f"Vigilo, {workspace.name}: {reply.text} ({incident.title[:80]})", reply.changed)

@@ -27,6 +27,7 @@ from app.db.models import (
 )
 from app.db.transactions import lock_row, writing
 from app.domain import slack_text
+from app.domain.acks import first_free_code
 from app.domain.paging import (
     EscalationAction,
     EscalationDecision,
@@ -88,7 +89,7 @@ async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUI
         return None
     user, membership = row
     eligible = membership is not None and membership.is_active and membership.role in SLOT_ROLES
-    return Person(user.id, user.display_name, user.phone, user.slack_user_id, eligible)
+    return Person(user.id, user.display_name, user.paging_phone, user.paging_slack_id, eligible)
 
 
 def _link(public_url: str, workspace: Workspace, incident: Incident) -> str:
@@ -107,6 +108,17 @@ async def _page_person(
     public_url: str,
 ) -> tuple[Page, list[uuid.UUID]]:
     """A page row plus its Slack and SMS deliveries (queued, sent after commit)."""
+    # The person's row lock serialises reply-code choice across workspaces: two incidents paging
+    # the same person at once get different codes.
+    await lock_row(db, UserProfile, person.id)
+    taken = set(
+        await db.scalars(
+            select(Page.reply_code).where(
+                Page.user_id == person.id, Page.status == "pending", Page.reply_code.is_not(None)
+            )
+        )
+    )
+    code = first_free_code({c for c in taken if c is not None})
     page = Page(
         id=uuid.uuid4(),
         incident_id=incident.id,
@@ -116,6 +128,7 @@ async def _page_person(
         sent_at=now,
         deadline=deadline,
         backup_user_id=backup_id,
+        reply_code=code,
     )
     db.add(page)
     await db.flush()  # the deliveries below point at it (no ORM relationship orders the inserts)
@@ -134,7 +147,7 @@ async def _page_person(
             workspace_id=workspace.id,
             channel="sms",
             target=person.phone,
-            text=sms_text(incident.number, incident.severity, incident.title),
+            text=sms_text(workspace.name, incident.number, incident.severity, incident.title, code),
             now=now,
             incident_id=incident.id,
             page_id=page.id,
@@ -329,8 +342,10 @@ async def carry_out(
     now: datetime.datetime,
     seconds_per_minute: float,
     public_url: str,
+    noted: bool = False,
 ) -> Outbox:
-    """Page the backup, or say in the timeline and the channel why nobody more is paged."""
+    """Page the backup, or say in the timeline and the channel why nobody more is paged
+    (`noted`: the caller already wrote the decision's message to the timeline)."""
     deliveries: list[uuid.UUID] = []
     wakeups: list[Wakeup] = []
     if decision.action is EscalationAction.PAGE_BACKUP and backup is not None:
@@ -339,14 +354,16 @@ async def carry_out(
         deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
         new_page, deliveries = await _page_person(db, workspace, incident, backup, 1, deadline, None, now, public_url)
         wakeups.append(Wakeup(new_page.id, deadline))
-        note_timeline(db, incident, "escalated", f"{decision.message} Paged {backup.name} by {channels(backup)}.", now)
+        paged = f"Paged {backup.name} by {channels(backup)}."
+        note_timeline(db, incident, "escalated", paged if noted else f"{decision.message} {paged}", now)
     elif decision.action is EscalationAction.NOBODY_ACKED:
         note_timeline(
             db, incident, "nobody_acknowledged", f"{decision.message.rstrip('.')} (INC-{incident.number}).", now
         )
         deliveries = queue_channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
     else:
-        note_timeline(db, incident, "escalation_impossible", decision.message, now)
+        if not noted:
+            note_timeline(db, incident, "escalation_impossible", decision.message, now)
         deliveries = queue_channel_note(db, workspace, incident, f"INC-{incident.number}: {decision.message}", now)
     return Outbox(deliveries, wakeups)
 

@@ -142,12 +142,12 @@ async def queue_event_messages(
                 db,
                 workspace_id=workspace_id,
                 channel="slack",
-                target=user.slack_user_id,
+                target=user.paging_slack_id,
                 text=slack_text.escape(message.text),
                 now=now,
-                missing=f"{user.display_name} has no Slack user id ({name})",
+                missing=f"{user.display_name} has no verified Slack id ({name})",
             )
             row.external_id = key
-            if user.slack_user_id:
+            if user.paging_slack_id:
                 pending.append(row.id)
     return pending

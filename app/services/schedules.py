@@ -36,6 +36,12 @@ class ScheduleView:
     inactive_members: tuple[UserProfile, ...]
     backup: UserProfile | None
 
+    @property
+    def unpageable(self) -> tuple[UserProfile, ...]:
+        """Rotation members and the backup whom no page can reach (no verified phone or Slack id)."""
+        people = (*self.members, *((self.backup,) if self.backup else ()))
+        return tuple(p for p in dict.fromkeys(people) if not (p.paging_phone or p.paging_slack_id))
+
 
 @dataclass(frozen=True)
 class OnCall:

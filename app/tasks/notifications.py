@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.integrations.slack import Outcome, SendResult, SlackAdapter
 from app.integrations.twilio_sms import SmsAdapter
+from app.services.contact_points import fill_code
 from app.services.deliveries import Outgoing, send_logged
 from app.services.incidents import after_incident_post, log_reaction, thread_of
 from app.services.notifications import queue_event_messages
@@ -46,16 +47,17 @@ async def deliver(log_id: str) -> None:
     slack, sms = SlackAdapter(settings), SmsAdapter(settings)
 
     async def send(out: Outgoing) -> SendResult:
+        text = fill_code(out, settings.secret_key)
         if out.channel == "sms":
-            return await asyncio.to_thread(sms.send, out.target, out.text)
+            return await asyncio.to_thread(sms.send, out.target, text)
         if out.channel == "slack_post":
             try:
                 async with task_session() as db:
                     thread = await thread_of(db, out.incident_id)
             except SQLAlchemyError as exc:  # nothing reached Slack: provably not sent, so it may be retried
                 return SendResult(Outcome.TEMPORARY, f"could not read the incident's thread ({type(exc).__name__})")
-            return await asyncio.to_thread(slack.post, out.target, out.text, thread)
-        return await asyncio.to_thread(slack.direct_message, out.target, out.text)
+            return await asyncio.to_thread(slack.post, out.target, text, thread)
+        return await asyncio.to_thread(slack.direct_message, out.target, text)
 
     now = datetime.datetime.now(datetime.UTC)
     async with task_session() as db:

@@ -56,6 +56,7 @@ class FakeServer:
 
     def __init__(self, responder: Any) -> None:
         self.requests: list[RecordedRequest] = []
+        self.directory: dict[str, str] = {}  # fake Slack: email → Slack user id, for users.lookupByEmail
         self._failures: list[Failure] = []
         self._lock = threading.Lock()
         self._responder = responder
@@ -121,7 +122,7 @@ class FakeServer:
         self._server.server_close()
 
 
-def _slack_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
+def _slack_responder(request: RecordedRequest, directory: dict[str, str]) -> tuple[int, dict[str, Any]]:
     method = request.path.split("?")[0].rsplit("/", 1)[-1]
     params = request.params
     if method == "auth.test":
@@ -134,6 +135,11 @@ def _slack_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
         return 200, {"ok": True, "channel": {"id": "D" + users.split(",", maxsplit=1)[0][1:]}}
     if method == "reactions.add":
         return 200, {"ok": True}
+    if method == "users.lookupByEmail":
+        found = directory.get(str(params.get("email", "")).lower())
+        if found is None:
+            return 200, {"ok": False, "error": "users_not_found"}
+        return 200, {"ok": True, "user": {"id": found, "name": found.lower()}}
     return 200, {"ok": True}
 
 
@@ -151,7 +157,10 @@ def _twilio_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
 
 
 def start_fake_slack() -> FakeServer:
-    return FakeServer(_slack_responder)
+    directory: dict[str, str] = {}
+    server = FakeServer(lambda request: _slack_responder(request, directory))
+    server.directory = directory
+    return server
 
 
 def start_fake_twilio() -> FakeServer:

@@ -145,22 +145,21 @@ async def test_slack_reaction_acks_once_confirms_in_thread_and_stops_escalation(
 
 async def test_sms_ack_with_stray_spaces(incident: Any, db: AsyncSession) -> None:
     client, team, settings, _, _, _ = incident
-    body, headers = sms_request(settings, {"From": team["ann"].phone, "Body": "  ack 1 ", "MessageSid": "SM1"})
+    body, headers = sms_request(settings, {"From": team["ann"].phone, "Body": "  1a ", "MessageSid": "SM1"})
     response = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
-    assert "<Message>Acknowledged INC-1.</Message>" in response.text
+    assert "<Message>Vigilo, Acme: Acknowledged INC-1. (API down)</Message>" in response.text
     retry = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
     assert "Acknowledged INC-1." in retry.text
     assert await responders(db) == [(team["ann"].id, "sms")]
+    # Ben has no pending page: an SMS names only the sender's own pending pages, so nothing changes.
     body2, headers2 = sms_request(settings, {"From": team["ben"].phone, "Body": "ACK 1", "MessageSid": "SM2"})
     second = await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)
-    assert "joined INC-1" in second.text
+    assert "you have no pending pages" in second.text
     body3, headers3 = sms_request(settings, {"From": team["ann"].phone, "Body": "ack 1", "MessageSid": "SM3"})
-    assert (
-        "already acknowledged by you"
-        in (await client.post("/integrations/twilio_sms/", content=body3, headers=headers3)).text
-    )
+    assert "you have no pending pages" in (await client.post("/integrations/twilio_sms/", content=body3, headers=headers3)).text
+    assert await responders(db) == [(team["ann"].id, "sms")]
 
 
 async def test_decline_pages_the_backup_at_once(incident: Any, db: AsyncSession, fake_twilio: FakeServer) -> None:
@@ -177,7 +176,7 @@ async def test_decline_pages_the_backup_at_once(incident: Any, db: AsyncSession,
     assert [(p["step"], p["status"]) for p in state["pages"]] == [(0, "declined"), (1, "pending")]
     # A decline by someone without a pending page changes nothing.
     body2, headers2 = sms_request(settings, {"From": team["vic"].phone, "Body": "DECLINE 1", "MessageSid": "SM10"})
-    assert "found no INC-1" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    assert "you have no pending pages" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
 
 
 async def test_forged_and_stale_webhooks_change_nothing(incident: Any, db: AsyncSession) -> None:
@@ -280,7 +279,9 @@ async def test_sms_number_open_in_two_workspaces_asks_which(incident: Any, db: A
     await declare_incident(db, boss, "Globex down", "SEV1", schedule.id, now, SCALE, settings.public_url)
     body, headers = sms_request(settings, {"From": team["ann"].phone, "Body": "ACK 1", "MessageSid": "SMtwo"})
     response = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
-    assert "open in 2 of your workspaces" in response.text
+    assert "INC-1 is pending in 2 of your workspaces" in response.text
+    assert "1A/1D: Acme INC-1 API down" in response.text
+    assert "2A/2D: Globex INC-1 Globex down" in response.text
     assert await responders(db) == []
     body2, headers2 = sms_request(settings, {"From": "+19999999999", "Body": "ACK", "MessageSid": "SMunknown"})
-    assert "reply ACK 42" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    assert "not verified on any account" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text

@@ -67,7 +67,7 @@ async def test_trigger_pages_primary_then_escalates_once(
     assert {c.params["name"] for c in fake_slack.calls("reactions.add")} == {"white_check_mark", "x"}
     (sms,) = fake_twilio.calls("/Messages.json")
     assert sms.form["To"] == team["ann"].phone
-    assert sms.form["Body"] == "[Vigilo] INC-1 SEV2 API down. Reply ACK 1 or DECLINE 1."
+    assert sms.form["Body"] == "[Vigilo Acme] INC-1 SEV2 API down. Reply 1A to acknowledge, 1D to decline."
 
     # No ack: after the (scaled) delay the backup is paged, once.
     await wait_for(lambda: len(fake_twilio.calls("/Messages.json")) >= 2, seconds=15)

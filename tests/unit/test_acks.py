@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from app.domain.acks import AckOutcome, Command, DeclineOutcome, PendingPage, decide_ack, decide_decline, parse_sms
+from app.domain.acks import AckOutcome, DeclineOutcome, PendingPage, decide_ack, decide_decline
 
 ANN, BEN = uuid.uuid4(), uuid.uuid4()
 
@@ -30,21 +30,3 @@ def test_decline_only_by_the_person_paged() -> None:
     assert decide_decline([primary], ANN) == (DeclineOutcome.PAGE_BACKUP, primary)
     assert decide_decline([backup], BEN) == (DeclineOutcome.NOBODY_CLAIMED, backup)
     assert decide_decline([primary], BEN) == (DeclineOutcome.IGNORED, None)
-
-
-@pytest.mark.parametrize(
-    ("body", "parsed"),
-    [
-        ("ACK", (Command.ACK, None)),
-        ("  ack 42 ", (Command.ACK, 42)),
-        ("Decline", (Command.DECLINE, None)),
-        ("DECLINE   7", (Command.DECLINE, 7)),
-        ("ack INC-42", (Command.ACK, 42)),
-        ("acknowledge", None),
-        ("ACK 42 please", None),
-        ("", None),
-        ("STOP", None),
-    ],
-)
-def test_sms_grammar(body: str, parsed: tuple[Command, int | None] | None) -> None:
-    assert parse_sms(body) == parsed
