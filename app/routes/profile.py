@@ -123,7 +123,7 @@ class ProfilePages(Controller):
         await remove_contact(db_session, access.user.id, contact)
         return self._back(access, f"Removed your {contact.label}.")
 
-    @post("/contact/slack/lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)
+    @post("/slack-lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)
     async def slack_lookup(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess
     ) -> Template:

@@ -230,7 +230,7 @@ async def test_person_without_slack_is_skipped_in_the_delivery_log(
     await db.commit()
     logs = {row.status: row for row in await db.scalars(select(DeliveryLog))}
     assert set(logs) == {"sent", "skipped"}
-    assert "has no Slack user id" in (logs["skipped"].error or "")
+    assert "has no verified Slack id" in (logs["skipped"].error or "")
     assert len(fake_slack.calls("chat.postMessage")) == 1
 
 
