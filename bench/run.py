@@ -117,6 +117,7 @@ async def seed(schedules: int = 200) -> dict[str, Any]:
                     password=PASSWORD if i < 2 else None,
                     phone=f"+1555020{i:04d}",
                     slack_user_id=f"U0BENCH{i:03d}",
+                    verified_at=datetime.datetime.now(datetime.UTC),
                 )
                 db.add(
                     Membership(
