@@ -10,6 +10,9 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The reactions people click on an incident's Slack post (names without colons, as Slack sends them).
+ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
+
 
 class Source(StrEnum):
     SLACK = "slack"

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from litestar import MediaType, Request, Response, post
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.routes.access import settings_of
-from app.services.events import enqueue
-from app.services.inbound import handle_sms, record_inbound, record_rejected
+from app.services import jobs
+from app.services.inbound import handle_sms, record_inbound, record_rejected, sms_summary
 
+logger = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 SMS_PATH = "/integrations/twilio_sms/"
 
@@ -54,8 +57,8 @@ async def slack_events(request: Request[Any, Any, Any], db_session: AsyncSession
     if payload.get("type") != "event_callback" or not event_id:
         return Response({"ok": True, "ignored": "not an event callback"}, status_code=200)
     received = await record_inbound(db_session, "slack", event_id, raw.decode("utf-8", "replace"), _now())
-    if not received.duplicate:
-        await enqueue("webhooks.slack_event", str(received.row_id))
+    if not received.handled:  # new, or a retry of one whose handling never finished
+        await jobs.handle_slack_event(received.row_id)
     return Response({"ok": True, "duplicate": received.duplicate}, status_code=200)
 
 
@@ -71,22 +74,20 @@ async def twilio_sms(request: Request[Any, Any, Any], db_session: AsyncSession) 
         await record_rejected(db_session, "sms", "bad X-Twilio-Signature", _now())
         return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
     sid = params.get("MessageSid", "")
-    from_number, body = params.get("From", ""), params.get("Body", "")
-    received = await record_inbound(
-        db_session, "sms", sid or f"no-sid-{_now().timestamp()}", f"{from_number}: {body}", _now()
-    )
-    if received.duplicate:
-        text = received.earlier_outcome or "Vigilo: already handled."
-    else:
-        text = await handle_sms(
-            db_session,
-            received.row_id,
-            from_number,
-            body,
-            _now(),
-            settings.seconds_per_delay_minute,
-            settings.public_url,
-        )
+    summary = sms_summary(params.get("From", ""), params.get("Body", ""))
+    try:
+        received = await record_inbound(db_session, "sms", sid or f"no-sid-{_now().timestamp()}", summary, _now())
+        if received.handled and received.earlier_outcome:
+            text = received.earlier_outcome
+        else:  # new, or a retry of one whose handling never finished: handled now
+            text = await handle_sms(
+                db_session, received.row_id, _now(), settings.seconds_per_delay_minute, settings.public_url
+            )
+    except DBAPIError:
+        # Recorded or not, nothing was acted on: Twilio retries, and the retry (or the sweeper) handles it.
+        logger.exception("database error while handling SMS %s; asking Twilio to retry", sid)
+        await db_session.rollback()
+        return Response("try again", status_code=503, media_type=MediaType.TEXT, headers={"Retry-After": "5"})
     reply = MessagingResponse()
     reply.message(text)
     return Response(str(reply), media_type=MediaType.XML, status_code=200)

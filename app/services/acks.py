@@ -1,8 +1,10 @@
 """Acknowledge and decline, for all three paths (Slack reaction, SMS reply, web button).
 
 Each call locks the incident, asks app/domain/acks.py, writes the responder, page states and the
-timeline, and queues the confirmation in the incident post's thread, all in one transaction.
-Cancelling a page is a state change: its delayed wake-up will find nothing to do.
+timeline, and queues the confirmation in the incident post's thread, all in one transaction. An
+inbound SMS or Slack event that asked for it is marked handled in that same transaction (DESIGN.md
+invariant 10): either both happen or neither, and then the provider's retry or the sweeper handles
+it again. Cancelling a page is a state change: its delayed wake-up will find nothing to do.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Incident, IncidentResponder, Membership, Page, UserProfile, Workspace
+from app.db.models import DeliveryLog, Incident, IncidentResponder, Membership, Page, UserProfile, Workspace
 from app.db.transactions import lock_row, writing
 from app.domain.acks import AckOutcome, DeclineOutcome, PendingPage, Source, decide_ack, decide_decline
 from app.domain.paging import decide_escalation
@@ -28,6 +30,38 @@ class Reply:
 
     text: str
     changed: bool
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """The inbound SMS or Slack event an ack or decline answers: its log row gets the outcome in the
+    same transaction. `wording` turns the reply into what the person is told ("{}" is the reply)."""
+
+    row_id: uuid.UUID
+    target: str
+    wording: str = "{}"
+
+
+async def _claim_inbound(db: AsyncSession, inbound: Inbound | None) -> Reply | None:
+    """Lock the inbound row; when an earlier run already handled it, its outcome (nothing is redone)."""
+    if inbound is None:
+        return None
+    await lock_row(db, DeliveryLog, inbound.row_id)
+    row = await db.get(DeliveryLog, inbound.row_id, populate_existing=True)
+    if row is not None and row.status != "received":
+        return Reply(row.error or row.status, False)
+    return None
+
+
+async def _settle(db: AsyncSession, inbound: Inbound | None, reply: Reply, incident: Incident) -> Reply:
+    if inbound is None:
+        return reply
+    worded = Reply(inbound.wording.format(reply.text), reply.changed)
+    row = await db.get(DeliveryLog, inbound.row_id)
+    if row is not None:
+        row.status, row.error = ("processed" if reply.changed else "ignored"), worded.text
+        row.workspace_id, row.incident_id, row.target = incident.workspace_id, incident.id, inbound.target[:120]
+    return worded
 
 
 async def _eligible(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -44,53 +78,71 @@ async def _eligible(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUI
 
 
 async def acknowledge(
-    db: AsyncSession, incident_id: uuid.UUID, user_id: uuid.UUID, source: Source, now: datetime.datetime
+    db: AsyncSession,
+    incident_id: uuid.UUID,
+    user_id: uuid.UUID,
+    source: Source,
+    now: datetime.datetime,
+    inbound: Inbound | None = None,
 ) -> Reply:
     """Claim the incident for `user_id`: a responder row, the incident acknowledged, pages stopped."""
+    outbox: Outbox | None = None
     async with writing(db):
+        earlier = await _claim_inbound(db, inbound)
+        if earlier is not None:
+            return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        user = await db.get_one(UserProfile, user_id)
-        responders = set(
-            await db.scalars(select(IncidentResponder.user_id).where(IncidentResponder.incident_id == incident.id))
+        reply, outbox = await _acknowledge(db, incident, user_id, source, now)
+        reply = await _settle(db, inbound, reply, incident)
+    if outbox is not None:
+        await outbox.send(now)
+    return reply
+
+
+async def _acknowledge(
+    db: AsyncSession, incident: Incident, user_id: uuid.UUID, source: Source, now: datetime.datetime
+) -> tuple[Reply, Outbox | None]:
+    user = await db.get_one(UserProfile, user_id)
+    responders = set(
+        await db.scalars(select(IncidentResponder.user_id).where(IncidentResponder.incident_id == incident.id))
+    )
+    outcome = decide_ack(incident.status, responders, user.id, await _eligible(db, incident.workspace_id, user.id))
+    label = f"INC-{incident.number}"
+    if outcome is AckOutcome.NOT_ALLOWED:
+        return Reply(f"You cannot acknowledge {label}: only active members with role member or above can.", False), None
+    if outcome is AckOutcome.RESOLVED:
+        return Reply(f"{label} is already resolved.", False), None
+    if outcome is AckOutcome.ALREADY:
+        first = await _first_responder(db, incident.id)
+        by = "you" if first is None or first.id == user.id else first.display_name
+        return Reply(f"{label} was already acknowledged by {by}.", False), None
+    db.add(
+        IncidentResponder(
+            id=uuid.uuid4(),
+            incident_id=incident.id,
+            user_id=user.id,
+            role="responder",
+            joined_at=now,
+            source=source.value,
         )
-        outcome = decide_ack(incident.status, responders, user.id, await _eligible(db, incident.workspace_id, user.id))
-        label = f"INC-{incident.number}"
-        if outcome is AckOutcome.NOT_ALLOWED:
-            return Reply(f"You cannot acknowledge {label}: only active members with role member or above can.", False)
-        if outcome is AckOutcome.RESOLVED:
-            return Reply(f"{label} is already resolved.", False)
-        if outcome is AckOutcome.ALREADY:
-            first = await _first_responder(db, incident.id)
-            by = "you" if first is None or first.id == user.id else first.display_name
-            return Reply(f"{label} was already acknowledged by {by}.", False)
-        db.add(
-            IncidentResponder(
-                id=uuid.uuid4(),
-                incident_id=incident.id,
-                user_id=user.id,
-                role="responder",
-                joined_at=now,
-                source=source.value,
-            )
-        )
-        if outcome is AckOutcome.ACKNOWLEDGED:
-            incident.status, incident.acknowledged_at = "acknowledged", now
-        pending = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
-        for page in pending:
-            page.status = "acknowledged" if page.user_id == user.id else "cancelled"
-        message = f"{user.display_name} acknowledged {label} via {source.label}."
-        if outcome is AckOutcome.JOINED:
-            message = f"{user.display_name} joined {label} as a responder via {source.label}."
-        if pending:
-            message += f" {len(pending)} pending page{'s' if len(pending) > 1 else ''} stopped."
-        note_timeline(
-            db, incident, "acknowledged" if outcome is AckOutcome.ACKNOWLEDGED else "responder_joined", message, now
-        )
-        workspace = await db.get_one(Workspace, incident.workspace_id)
-        outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
-    await outbox.send(now)
-    return Reply(f"Acknowledged {label}." if outcome is AckOutcome.ACKNOWLEDGED else message, True)
+    )
+    if outcome is AckOutcome.ACKNOWLEDGED:
+        incident.status, incident.acknowledged_at = "acknowledged", now
+    pending = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
+    for page in pending:
+        page.status = "acknowledged" if page.user_id == user.id else "cancelled"
+    message = f"{user.display_name} acknowledged {label} via {source.label}."
+    if outcome is AckOutcome.JOINED:
+        message = f"{user.display_name} joined {label} as a responder via {source.label}."
+    if pending:
+        message += f" {len(pending)} pending page{'s' if len(pending) > 1 else ''} stopped."
+    note_timeline(
+        db, incident, "acknowledged" if outcome is AckOutcome.ACKNOWLEDGED else "responder_joined", message, now
+    )
+    workspace = await db.get_one(Workspace, incident.workspace_id)
+    outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
+    return Reply(f"Acknowledged {label}." if outcome is AckOutcome.ACKNOWLEDGED else message, True), outbox
 
 
 async def _first_responder(db: AsyncSession, incident_id: uuid.UUID) -> UserProfile | None:
@@ -111,41 +163,58 @@ async def decline(
     now: datetime.datetime,
     seconds_per_minute: float,
     public_url: str,
+    inbound: Inbound | None = None,
 ) -> Reply:
     """Pass the incident on: only the person whose page is pending can; the backup is paged at once."""
+    outbox: Outbox | None = None
     async with writing(db):
+        earlier = await _claim_inbound(db, inbound)
+        if earlier is not None:
+            return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        user = await db.get_one(UserProfile, user_id)
-        pages = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
-        outcome, mine = decide_decline([PendingPage(p.id, p.user_id, p.step) for p in pages], user.id)
-        label = f"INC-{incident.number}"
-        if outcome is DeclineOutcome.IGNORED or mine is None or incident.status != "triggered":
-            return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False)
-        page = next(p for p in pages if p.id == mine.id)
-        page.status = "declined"
-        workspace = await db.get_one(Workspace, incident.workspace_id)
-        backup = await person_of(db, workspace.id, page.backup_user_id) if page.step == 0 else None
-        decision = decide_escalation(
-            "pending",
-            page.step,
-            None,
-            incident.status,
-            page.user_id,
-            backup,
-            now,
-            declined_by=f"{user.display_name} declined {label}",
-        )
-        if outcome is DeclineOutcome.NOBODY_CLAIMED:
-            note_timeline(db, incident, "nobody_claimed", decision.message, now)
-            outbox = Outbox(queue_channel_note(db, workspace, incident, decision.message, now), [])
-        else:
-            note_timeline(db, incident, "declined", decision.message, now)
-            outbox = await carry_out(
-                db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url, noted=True
-            )
-    await outbox.send(now)
-    return Reply(
-        f"Declined {label}; the backup is paged." if outcome is DeclineOutcome.PAGE_BACKUP else f"Declined {label}.",
-        True,
+        reply, outbox = await _decline(db, incident, user_id, now, seconds_per_minute, public_url)
+        reply = await _settle(db, inbound, reply, incident)
+    if outbox is not None:
+        await outbox.send(now)
+    return reply
+
+
+async def _decline(
+    db: AsyncSession,
+    incident: Incident,
+    user_id: uuid.UUID,
+    now: datetime.datetime,
+    seconds_per_minute: float,
+    public_url: str,
+) -> tuple[Reply, Outbox | None]:
+    user = await db.get_one(UserProfile, user_id)
+    pages = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
+    outcome, mine = decide_decline([PendingPage(p.id, p.user_id, p.step) for p in pages], user.id)
+    label = f"INC-{incident.number}"
+    if outcome is DeclineOutcome.IGNORED or mine is None or incident.status != "triggered":
+        return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False), None
+    page = next(p for p in pages if p.id == mine.id)
+    page.status = "declined"
+    workspace = await db.get_one(Workspace, incident.workspace_id)
+    backup = await person_of(db, workspace.id, page.backup_user_id) if page.step == 0 else None
+    decision = decide_escalation(
+        "pending",
+        page.step,
+        None,
+        incident.status,
+        page.user_id,
+        backup,
+        now,
+        declined_by=f"{user.display_name} declined {label}",
     )
+    if outcome is DeclineOutcome.NOBODY_CLAIMED:
+        note_timeline(db, incident, "nobody_claimed", decision.message, now)
+        outbox = Outbox(queue_channel_note(db, workspace, incident, decision.message, now), [])
+    else:
+        note_timeline(db, incident, "declined", decision.message, now)
+        outbox = await carry_out(
+            db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url, noted=True
+        )
+    text = f"Declined {label}; the backup is paged." if outcome is DeclineOutcome.PAGE_BACKUP else f"Declined {label}."
+    return Reply(text, True), outbox

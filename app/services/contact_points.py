@@ -31,9 +31,9 @@ from app.domain.verification import (
     next_code_allowed_at,
     verification_text,
 )
+from app.services import jobs
 from app.services.deliveries import Outgoing, queue_delivery
 from app.services.errors import FieldError, Forbidden, NotFound, parse_id
-from app.services.events import enqueue
 from app.services.identity import WorkspaceAccess
 
 VERIFY_PREFIX = "verify:"
@@ -139,7 +139,7 @@ async def send_code(
             now=now,
         )
         row.external_id = VERIFY_PREFIX + str(verification.id)
-    await enqueue("notifications.deliver", str(row.id))
+    await jobs.deliver([row.id])
     return CodeSent(kind, value, row.id)
 
 

@@ -21,15 +21,16 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog
+from app.db.models import DeliveryLog, Incident
 from app.db.transactions import lock_row, writing
+from app.domain.acks import ACK_REACTION, DECLINE_REACTION
 from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
 
 MAX_ATTEMPTS = 5
 MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
 GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
-RECORD_TRIES = 3
+RECORD_TRIES = 10  # a send's outcome (and a post's ts) is written until it sticks: ~10 s of cut connections
 EARLY_TOLERANCE = datetime.timedelta(milliseconds=500)  # a delayed message may wake a hair before retry_at
 
 
@@ -83,6 +84,7 @@ class Attempt:
     result: SendResult | None = None
     retry_in: float | None = None
     outgoing: Outgoing | None = None
+    follow_up: tuple[uuid.UUID, ...] = ()  # rows this send queued (the post's reactions): send them next
 
 
 def describe(row: DeliveryLog) -> str:
@@ -91,7 +93,19 @@ def describe(row: DeliveryLog) -> str:
         return f"SMS to {row.target}"
     if row.channel == "slack_post":
         return "Slack post in the incident channel"
+    if row.channel == "slack_reaction":
+        return f"The :{row.summary}: reaction on the incident post"
     return f"Slack message to {row.target}"
+
+
+def reaction_target(channel: str, ts: str) -> str:
+    """A reaction row's target: the post it goes on."""
+    return f"{channel} {ts}"
+
+
+def parse_reaction_target(target: str) -> tuple[str, str]:
+    channel, _, ts = target.partition(" ")
+    return channel, ts
 
 
 async def send_logged(
@@ -122,7 +136,7 @@ async def send_logged(
             await db.rollback()
             if not tries_left:
                 raise
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)
     raise AssertionError("unreachable")
 
 
@@ -139,7 +153,9 @@ async def _record(
             row.status = "sent"
             if row.attempts > 1:
                 _note(db, row, "delivery_sent", f"{what} sent on attempt {row.attempts}.", now)
-            return Attempt(done=True, result=result, outgoing=outgoing)
+            # The post and its ts are one fact: stored with the "sent" that records the post.
+            reactions = await _remember_post(db, row, result, now)
+            return Attempt(done=True, result=result, outgoing=outgoing, follow_up=reactions)
         if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
             wait = min(result.retry_after or float(2**row.attempts), MAX_RETRY_WAIT_SECONDS)
             row.status = "retrying"
@@ -158,6 +174,33 @@ async def _record(
             reason = (result.error or "no reason given").rstrip(".")
             _note(db, row, "delivery_failed", f"{what} failed after {_attempts(row.attempts)}: {reason}.", now)
         return Attempt(done=True, result=result, outgoing=outgoing)
+
+
+async def _remember_post(
+    db: AsyncSession, row: DeliveryLog, result: SendResult, now: datetime.datetime
+) -> tuple[uuid.UUID, ...]:
+    """An incident's first channel post: store its channel and ts on the incident and queue the
+    ack and decline reactions on it (rows, so they are added once and swept like any message)."""
+    if row.channel != "slack_post" or row.incident_id is None or not result.channel or not result.ts:
+        return ()
+    await lock_row(db, Incident, row.incident_id)
+    incident = await db.get(Incident, row.incident_id, populate_existing=True)
+    if incident is None or incident.slack_ts is not None:
+        return ()
+    incident.slack_channel_id, incident.slack_ts = result.channel, result.ts
+    reactions = [
+        queue_delivery(
+            db,
+            workspace_id=row.workspace_id,
+            channel="slack_reaction",
+            target=reaction_target(result.channel, result.ts),
+            text=name,
+            now=now,
+            incident_id=row.incident_id,
+        )
+        for name in (ACK_REACTION, DECLINE_REACTION)
+    ]
+    return tuple(reaction.id for reaction in reactions)
 
 
 def _attempts(count: int) -> str:
@@ -218,17 +261,20 @@ async def sweep_stalled(
     return resend
 
 
-async def stalled_inbound(db: AsyncSession, now: datetime.datetime, grace: datetime.timedelta) -> list[uuid.UUID]:
-    """Slack events recorded but never handled (their message was lost: Redis down, worker killed),
-    younger than GIVE_UP_AFTER; each is stamped so the next sweep offers it again only after `grace`.
-    Handling one twice is harmless: the handler re-checks the row's status."""
+async def stalled_inbound(
+    db: AsyncSession, now: datetime.datetime, grace: datetime.timedelta
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, channel) of Slack events and SMS recorded but never handled (their message was lost,
+    Redis down, a worker killed, the web request's connection cut), younger than GIVE_UP_AFTER; each
+    is stamped so the next sweep offers it again only after `grace`. Handling one twice is harmless:
+    the handler locks the row and re-checks its status in the transaction that acts."""
     async with writing(db):
         rows = list(
             await db.scalars(
                 select(DeliveryLog)
                 .where(
                     DeliveryLog.direction == "inbound",
-                    DeliveryLog.channel == "slack",
+                    DeliveryLog.channel.in_(["slack", "sms"]),
                     DeliveryLog.status == "received",
                     func.coalesce(DeliveryLog.retry_at, DeliveryLog.at) <= now - grace,
                     DeliveryLog.at > now - GIVE_UP_AFTER,
@@ -240,7 +286,7 @@ async def stalled_inbound(db: AsyncSession, now: datetime.datetime, grace: datet
         )
         for row in rows:
             row.retry_at = now
-    return [row.id for row in rows]
+    return [(row.id, row.channel) for row in rows]
 
 
 async def recent_deliveries(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 50) -> list[DeliveryLog]:

@@ -16,24 +16,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, Incident, Membership, Page, UserProfile, Workspace
 from app.db.transactions import writing
-from app.domain.acks import SMS_HELP, Command, PendingReply, Source, choose_page, parse_sms, pending_list_text
-from app.services.acks import Reply, acknowledge, decline
+from app.domain.acks import (
+    ACK_REACTION,
+    DECLINE_REACTION,
+    SMS_HELP,
+    Command,
+    PendingReply,
+    Source,
+    choose_page,
+    parse_sms,
+    pending_list_text,
+)
+from app.services.acks import Inbound, acknowledge, decline
+from app.services.deliveries import queue_delivery
 
 logger = logging.getLogger(__name__)
-ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
 
 
 @dataclass(frozen=True)
 class Received:
     row_id: uuid.UUID
     duplicate: bool
-    earlier_outcome: str | None = None
+    earlier_outcome: str | None = None  # set once an earlier delivery was handled
+
+    @property
+    def handled(self) -> bool:
+        """A retry of a delivery that already has an outcome: answer with it, do nothing again. A
+        retry whose first delivery has none (its handling failed) is handled now."""
+        return self.duplicate and self.earlier_outcome is not None
 
 
 async def record_inbound(
     db: AsyncSession, channel: str, external_id: str, summary: str, now: datetime.datetime
 ) -> Received:
-    """Log a delivery once; a retry with the same id finds the first one and changes nothing."""
+    """Log a delivery once; a retry with the same id finds the first one (and its outcome, if any)."""
     try:
         async with writing(db):
             row = DeliveryLog(
@@ -58,7 +74,10 @@ async def record_inbound(
             )
         )
         await db.commit()
-        return Received(earlier.id if earlier else uuid.uuid4(), True, earlier.error if earlier else None)
+        if earlier is None:  # cannot be: the unique index said it exists
+            return Received(uuid.uuid4(), True, "already handled")
+        outcome = earlier.error or earlier.status if earlier.status != "received" else None
+        return Received(earlier.id, True, outcome)
 
 
 async def record_rejected(db: AsyncSession, channel: str, reason: str, now: datetime.datetime) -> None:
@@ -163,21 +182,13 @@ async def handle_slack_event(
             incident.id,
         )
         return "ignored"
+    inbound = Inbound(row_id, user.email)
     if reaction == ACK_REACTION:
-        reply = await acknowledge(db, incident.id, user.id, Source.SLACK, now)
+        reply = await acknowledge(db, incident.id, user.id, Source.SLACK, now, inbound)
     else:
-        reply = await decline(db, incident.id, user.id, Source.SLACK, now, seconds_per_minute, public_url)
+        reply = await decline(db, incident.id, user.id, Source.SLACK, now, seconds_per_minute, public_url, inbound)
         if not reply.changed:
             logger.info("ignored a decline of INC-%s by %s: no pending page of theirs", incident.number, user.email)
-    await finish_inbound(
-        db,
-        row_id,
-        "processed" if reply.changed else "ignored",
-        reply.text,
-        incident.workspace_id,
-        incident.id,
-        user.email,
-    )
     return reply.text
 
 
@@ -187,34 +198,27 @@ async def handle_slack_event(
 async def handle_sms(
     db: AsyncSession,
     row_id: uuid.UUID,
-    from_number: str,
-    body: str,
     now: datetime.datetime,
     seconds_per_minute: float,
     public_url: str,
 ) -> str:
-    """Act on an SMS reply; returns the text to answer with (also recorded on the log row)."""
-    reply = await _sms_reply(db, from_number, body, now, seconds_per_minute, public_url)
-    await finish_inbound(
-        db,
-        row_id,
-        "processed" if reply.changed else "ignored",
-        reply.text,
-        target=from_number,
-    )
-    return reply.text
-
-
-async def _sms_reply(
-    db: AsyncSession, from_number: str, body: str, now: datetime.datetime, seconds_per_minute: float, public_url: str
-) -> Reply:
-    # Only a verified number identifies anyone, and a verified number belongs to one person.
+    """Act on a recorded SMS reply; returns the text to answer with (also recorded on the log row).
+    A row an earlier run already handled gets that run's answer and changes nothing."""
+    row = await db.get(DeliveryLog, row_id, populate_existing=True)
+    await db.commit()
+    if row is None:
+        return "Vigilo: this message is gone."
+    if row.status != "received":
+        return row.error or SMS_HELP
+    from_number, body = sms_fields(row.summary)
     user = await db.scalar(
         select(UserProfile).where(UserProfile.phone == from_number, UserProfile.phone_verified_at.is_not(None))
     )
     if user is None:
         await db.commit()
-        return Reply(f"Vigilo: this number is not verified on any account. {SMS_HELP}", False)
+        text = f"Vigilo: this number is not verified on any account. {SMS_HELP}"
+        await finish_inbound(db, row_id, "ignored", text, target=from_number)
+        return text
     rows = (
         await db.execute(
             select(Page, Incident, Workspace)
@@ -229,10 +233,57 @@ async def _sms_reply(
     command = parse_sms(body)
     chosen = choose_page(command, pending) if command is not None else None
     if command is None or chosen is None:
-        return Reply(pending_list_text(command, pending), False)
+        text = pending_list_text(command, pending)
+        await finish_inbound(db, row_id, "ignored", text, target=from_number)
+        return text
     _, incident, workspace = next(row for row in rows if row[0].id == chosen.page_id)
+    # The outcome is written with the ack or decline itself, worded as the person is told it.
+    inbound = Inbound(row_id, from_number, f"Vigilo, {workspace.name}: {{}} ({incident.title[:80]})")
     if command.verb is Command.ACK:
-        reply = await acknowledge(db, incident.id, user.id, Source.SMS, now)
+        reply = await acknowledge(db, incident.id, user.id, Source.SMS, now, inbound)
     else:
-        reply = await decline(db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url)
-    return Reply(f"Vigilo, {workspace.name}: {reply.text} ({incident.title[:80]})", reply.changed)
+        reply = await decline(db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url, inbound)
+    return reply.text
+
+
+def sms_summary(from_number: str, body: str) -> str:
+    """What an inbound SMS row keeps: sender and words, enough to handle it again later."""
+    return json.dumps({"from": from_number[:64], "body": body[:1600]})
+
+
+def sms_fields(summary: str) -> tuple[str, str]:
+    """(From, Body) of an inbound SMS row."""
+    try:
+        data = json.loads(summary)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return str(data.get("from", "")), str(data.get("body", ""))
+    sender, _, body = summary.partition(": ")  # rows written before the JSON form
+    return sender, body
+
+
+async def handle_stalled_sms(
+    db: AsyncSession, row_id: uuid.UUID, now: datetime.datetime, seconds_per_minute: float, public_url: str
+) -> uuid.UUID | None:
+    """Handle an SMS whose webhook never got an outcome (the sweeper found it). Its answer never
+    reached the sender, so it goes out as an SMS of its own: returns that delivery row to send, or
+    None when an earlier run had handled it."""
+    row = await db.get(DeliveryLog, row_id, populate_existing=True)
+    await db.commit()
+    if row is None or row.status != "received":
+        return None
+    text = await handle_sms(db, row_id, now, seconds_per_minute, public_url)
+    from_number, _ = sms_fields(row.summary)
+    if not from_number:
+        return None
+    try:
+        async with writing(db):
+            reply = queue_delivery(
+                db, workspace_id=row.workspace_id, channel="sms", target=from_number, text=text, now=now
+            )
+            reply.external_id = f"sms-reply:{row_id}"  # unique: a second run queues no second answer
+            await db.flush()
+            return reply.id
+    except IntegrityError:
+        return None

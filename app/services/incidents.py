@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
-    DeliveryLog,
     Incident,
     IncidentResponder,
     Membership,
@@ -27,7 +26,7 @@ from app.db.models import (
 )
 from app.db.transactions import lock_row, writing
 from app.domain import slack_text
-from app.domain.acks import first_free_code
+from app.domain.acks import ACK_REACTION, DECLINE_REACTION, first_free_code
 from app.domain.paging import (
     EscalationAction,
     EscalationDecision,
@@ -38,15 +37,13 @@ from app.domain.paging import (
     plan_trigger,
     sms_text,
 )
-from app.integrations.slack import Outcome, SendResult
+from app.services import jobs
 from app.services.deliveries import queue_delivery
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
-from app.services.events import enqueue
 from app.services.identity import WorkspaceAccess
 from app.services.schedules import SLOT_ROLES, slot_at
 from app.services.timeline import note as timeline_note
 
-ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
 MAX_TITLE = 200
 
 
@@ -64,11 +61,9 @@ class Outbox:
     wakeups: list[Wakeup]
 
     async def send(self, now: datetime.datetime) -> None:
-        for log_id in self.deliveries:
-            await enqueue("notifications.deliver", str(log_id))
+        await jobs.deliver(self.deliveries)
         for wakeup in self.wakeups:
-            delay_ms = max(0, int((wakeup.deadline - now).total_seconds() * 1000))
-            await enqueue("paging.escalate", str(wakeup.page_id), delay_ms=delay_ms)
+            await jobs.escalate_at(wakeup.page_id, int((wakeup.deadline - now).total_seconds() * 1000))
 
 
 def note_timeline(db: AsyncSession, incident: Incident, kind: str, message: str, now: datetime.datetime) -> None:
@@ -474,40 +469,3 @@ async def thread_of(db: AsyncSession, incident_id: uuid.UUID | None) -> str | No
     ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident_id))
     await db.commit()
     return ts
-
-
-async def after_incident_post(
-    db: AsyncSession, incident_id: uuid.UUID | None, channel: str | None, ts: str | None, now: datetime.datetime
-) -> list[str]:
-    """Store the first post's channel and ts on the incident; returns the reactions to add to it."""
-    if incident_id is None or channel is None or ts is None:
-        return []
-    async with writing(db):
-        await lock_row(db, Incident, incident_id)
-        incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        if incident.slack_ts is not None:
-            return []
-        incident.slack_channel_id, incident.slack_ts = channel, ts
-    return [ACK_REACTION, DECLINE_REACTION]
-
-
-async def log_reaction(
-    db: AsyncSession, incident_id: uuid.UUID | None, name: str, result: SendResult, now: datetime.datetime
-) -> None:
-    async with writing(db):
-        incident = await db.get(Incident, incident_id) if incident_id else None
-        db.add(
-            DeliveryLog(
-                id=uuid.uuid4(),
-                workspace_id=incident.workspace_id if incident else None,
-                at=now,
-                direction="outbound",
-                channel="slack_reaction",
-                target=f"{incident.slack_channel_id if incident else ''} {name}",
-                status="sent" if result.outcome is Outcome.SENT else result.outcome.value,
-                error=result.error,
-                incident_id=incident_id,
-                summary=f"reactions.add :{name}:",
-                attempts=1,
-            )
-        )

@@ -1,7 +1,9 @@
 """Who hears about an on-call change, what they are told, and the delivery log of each message.
 
 An event becomes one DeliveryLog row per recipient ("pending"); each row is then sent on its own
-(app/tasks/notifications.py), so a retry resends only what provably failed.
+(app/tasks/notifications.py), so a retry resends only what provably failed. The rows are written in
+the transaction of the change itself (DESIGN.md invariant 9): a down Redis or a dead worker delays a
+DM, nothing drops it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import datetime
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, OnCallSchedule, UserProfile
-from app.db.transactions import writing
 from app.domain import slack_text
+from app.domain.overrides import Event
 from app.services.deliveries import queue_delivery
 
 
@@ -100,54 +103,62 @@ def _event_key(name: str, payload: dict[str, Any], user_id: uuid.UUID, index: in
     return "event:" + digest.hexdigest()[:56]
 
 
-async def queue_event_messages(
+async def add_event_messages(db: AsyncSession, events: Sequence[Event], now: datetime.datetime) -> list[uuid.UUID]:
+    """Write each event's messages as pending delivery rows (or "skipped" ones for people without a
+    verified Slack id) inside the caller's transaction, the one that made the change; returns the
+    rows to send once it commits."""
+    pending: list[uuid.UUID] = []
+    for event in events:
+        pending += await _add_messages(db, event.name, event.payload, now)
+    return pending
+
+
+async def _add_messages(
     db: AsyncSession, name: str, payload: dict[str, Any], now: datetime.datetime
 ) -> list[uuid.UUID]:
-    """Turn an event into pending delivery-log rows (or "skipped" ones for people without Slack)."""
     ids = {
         uuid.UUID(v) for k, v in payload.items() if k in {"actor", "previous_user", "user", "requester", "target"} and v
     }
-    async with writing(db):
-        people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(ids)))} if ids else {}
-        schedule_ids = {uuid.UUID(v) for k, v in payload.items() if k.endswith("schedule_id") and v}
-        schedules = (
-            {s.id: s.name for s in await db.scalars(select(OnCallSchedule).where(OnCallSchedule.id.in_(schedule_ids)))}
-            if schedule_ids
-            else {}
+    people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(ids)))} if ids else {}
+    schedule_ids = {uuid.UUID(v) for k, v in payload.items() if k.endswith("schedule_id") and v}
+    schedules = (
+        {s.id: s.name for s in await db.scalars(select(OnCallSchedule).where(OnCallSchedule.id.in_(schedule_ids)))}
+        if schedule_ids
+        else {}
+    )
+    workspace_id = uuid.UUID(payload["workspace_id"]) if payload.get("workspace_id") else None
+    messages = compose(name, payload, people, schedules)
+    # One row per event and person: the same event told twice (a unit of work retried after a cut
+    # connection) finds the rows it made before instead of queueing the same DM again.
+    keys = [_event_key(name, payload, message.user_id, index) for index, message in enumerate(messages)]
+    earlier = {
+        row.external_id: row
+        for row in await db.scalars(
+            select(DeliveryLog).where(
+                DeliveryLog.channel == "slack",
+                DeliveryLog.direction == "outbound",
+                DeliveryLog.external_id.in_(keys),
+            )
         )
-        workspace_id = uuid.UUID(payload["workspace_id"]) if payload.get("workspace_id") else None
-        messages = compose(name, payload, people, schedules)
-        # One row per event and person: a rerun of this job (a retry, a redelivered message) finds
-        # the rows it made before instead of queueing the same DM again.
-        keys = [_event_key(name, payload, message.user_id, index) for index, message in enumerate(messages)]
-        earlier = {
-            row.external_id: row
-            for row in await db.scalars(
-                select(DeliveryLog).where(
-                    DeliveryLog.channel == "slack",
-                    DeliveryLog.direction == "outbound",
-                    DeliveryLog.external_id.in_(keys),
-                )
-            )
-        }
-        pending: list[uuid.UUID] = []
-        for message, key in zip(messages, keys, strict=True):
-            user = people[message.user_id]
-            found = earlier.get(key)
-            if found is not None:
-                if found.status == "pending":
-                    pending.append(found.id)
-                continue
-            row = queue_delivery(
-                db,
-                workspace_id=workspace_id,
-                channel="slack",
-                target=user.paging_slack_id,
-                text=slack_text.escape(message.text),
-                now=now,
-                missing=f"{user.display_name} has no verified Slack id ({name})",
-            )
-            row.external_id = key
-            if user.paging_slack_id:
-                pending.append(row.id)
+    }
+    pending: list[uuid.UUID] = []
+    for message, key in zip(messages, keys, strict=True):
+        user = people[message.user_id]
+        found = earlier.get(key)
+        if found is not None:
+            if found.status == "pending":
+                pending.append(found.id)
+            continue
+        row = queue_delivery(
+            db,
+            workspace_id=workspace_id,
+            channel="slack",
+            target=user.paging_slack_id,
+            text=slack_text.escape(message.text),
+            now=now,
+            missing=f"{user.display_name} has no verified Slack id ({name})",
+        )
+        row.external_id = key
+        if user.paging_slack_id:
+            pending.append(row.id)
     return pending

@@ -31,9 +31,10 @@ from app.domain.overrides import (
 )
 from app.domain.roles import Role
 from app.domain.schedules import parse_instant
+from app.services import jobs
 from app.services.errors import Conflict, FieldError, Forbidden, NotFound, parse_id
-from app.services.events import dispatch_all
 from app.services.identity import WorkspaceAccess
+from app.services.notifications import add_event_messages
 from app.services.schedules import SLOT_ROLES, get_schedule, materialise, slot_at
 
 
@@ -188,7 +189,8 @@ async def edit_slot(
             raise _refused(exc) from None
         created = await _apply(db, schedule, plan, now)
         events = _with_context(plan.events, schedule, access.user.id)
-    await dispatch_all(events)
+        messages = await add_event_messages(db, events, now)
+    await jobs.deliver(messages)
     return ChangeResult(created, events)
 
 
@@ -204,7 +206,8 @@ async def remove_override(
             raise _refused(exc) from None
         await _apply(db, schedule, plan, now)
         events = _with_context(plan.events, schedule, access.user.id)
-    await dispatch_all(events)
+        messages = await add_event_messages(db, events, now)
+    await jobs.deliver(messages)
     return ChangeResult([], events)
 
 
@@ -239,7 +242,8 @@ async def hand_off(
             select(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id, OnCallSlot.end_time == at)
         )
         events = _with_context(plan.events, schedule, access.user.id)
-    await dispatch_all(events)
+        messages = await add_event_messages(db, events, now)
+    await jobs.deliver(messages)
     return ChangeResult(([before] if before else []) + created, events)
 
 
@@ -288,7 +292,8 @@ async def propose_swap(
         db.add(request)
         await db.flush()
         event = Event("oncall.swap_requested", _swap_payload(request, access.user.id))
-    await dispatch_all([event])
+        messages = await add_event_messages(db, [event], now)
+    await jobs.deliver(messages)
     return request
 
 
@@ -359,7 +364,8 @@ async def decide_swap(
                 await _apply(db, schedules[theirs.schedule_id], second, now)
                 request.status, request.decided_at = "accepted", now
                 event = Event("oncall.swap_accepted", _swap_payload(request, access.user.id))
-    await dispatch_all([event])
+        messages = await add_event_messages(db, [event], now)
+    await jobs.deliver(messages)
     if request.status == "void":
         raise Conflict("One of the two slots changed since the swap was proposed, so the request is void.")
     return request

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dramatiq
 
-from app.services.events import set_job_sender
+from app.services.jobs import Job, install
 from app.tasks import maintenance, notifications, paging, periodic, webhooks
 
 ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     maintenance.purge_expired,
     periodic.tick,
-    notifications.deliver_event,
     notifications.deliver,
     paging.escalate,
     webhooks.slack_event,
+    webhooks.sms_event,
 )
 
 
@@ -25,8 +23,11 @@ def bind_actors(broker: dramatiq.Broker) -> None:
     for actor in ACTORS:
         actor.broker = broker
         broker.declare_actor(actor)
-    set_job_sender(lambda name, args, delay: _send_job(broker, name, args, delay))
+    by_job = {Job(actor.actor_name): actor for actor in ACTORS if actor.actor_name in set(Job)}
+    missing = set(Job) - set(by_job)
+    assert not missing, f"no actor for {missing}"
+    install(lambda job, row_id, delay: _send_job(by_job[job], row_id, delay))
 
 
-def _send_job(broker: dramatiq.Broker, actor_name: str, args: tuple[Any, ...], delay_ms: int | None) -> None:
-    broker.get_actor(actor_name).send_with_options(args=args, delay=delay_ms)
+def _send_job(actor: dramatiq.Actor, row_id: str, delay_ms: int | None) -> None:  # type: ignore[type-arg]
+    actor.send_with_options(args=(row_id,), delay=delay_ms)

@@ -1,4 +1,5 @@
-"""Slack events are answered at once and handled here, so Slack never waits past its 3 seconds."""
+"""Slack events are answered at once and handled here, so Slack never waits past its 3 seconds; SMS
+replies whose web request never finished are handled here when the sweeper finds them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uuid
 import dramatiq
 
 from app.integrations.slack import SlackAdapter
-from app.services.inbound import handle_slack_event
+from app.services import jobs
+from app.services.inbound import handle_slack_event, handle_stalled_sms
 from app.tasks.context import task_session, task_settings
 
 
@@ -27,3 +29,19 @@ async def slack_event(row_id: str) -> None:
             settings.seconds_per_delay_minute,
             settings.public_url,
         )
+
+
+@dramatiq.actor(actor_name="webhooks.sms_event", queue_name="webhooks", max_retries=3)
+async def sms_event(row_id: str) -> None:
+    """Handle an SMS reply the web request left without an outcome, and text the answer back."""
+    settings = task_settings()
+    async with task_session() as db:
+        reply = await handle_stalled_sms(
+            db,
+            uuid.UUID(row_id),
+            datetime.datetime.now(datetime.UTC),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )
+    if reply is not None:
+        await jobs.deliver([reply])

@@ -1,0 +1,65 @@
+"""Handing work to the background, after the transaction that caused it committed: one typed
+function per job, no job named by a string anywhere else.
+
+Every job acts on a row that is already in the database (a delivery, a page's deadline, an inbound
+event), so the message is only a wake-up: when it cannot be sent (no broker in this process, Redis
+down), the row waits and the periodic sweepers pick it up. app/tasks/registry.py installs the
+sender at start-up; services never import the broker, and no request makes an outbound call itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+logger = logging.getLogger(__name__)
+
+
+class Job(StrEnum):
+    """The actors services wake (their Dramatiq names)."""
+
+    DELIVER = "notifications.deliver"
+    ESCALATE = "paging.escalate"
+    SLACK_EVENT = "webhooks.slack_event"
+    SMS_EVENT = "webhooks.sms_event"
+
+
+JobSender = Callable[[Job, str, int | None], None]
+_sender: list[JobSender] = []
+
+
+def install(sender: JobSender) -> None:
+    """Install the function that enqueues a job (app/tasks/registry.py does this)."""
+    _sender[:] = [sender]
+
+
+async def _wake(job: Job, row_id: uuid.UUID, delay_ms: int | None = None) -> None:
+    if not _sender:
+        # A change made with no broker (the CLI, seeding): the row is committed; a worker's sweep sends it.
+        logger.debug("no broker in this process; %s %s waits for the sweeper", job.value, row_id)
+        return
+    # Sending to Redis is blocking I/O. When Redis is down the change still stands: the database holds
+    # what is due, and the sweepers act on rows whose wake-up never made it.
+    try:
+        await asyncio.to_thread(_sender[0], job, str(row_id), delay_ms)
+    except Exception:
+        logger.exception("could not enqueue %s %s; the periodic sweep will pick it up", job.value, row_id)
+
+
+async def deliver(log_ids: Iterable[uuid.UUID]) -> None:
+    """Send these pending delivery rows."""
+    for log_id in log_ids:
+        await _wake(Job.DELIVER, log_id)
+
+
+async def escalate_at(page_id: uuid.UUID, delay_ms: int) -> None:
+    """Wake the page's escalation at its deadline."""
+    await _wake(Job.ESCALATE, page_id, max(0, delay_ms))
+
+
+async def handle_slack_event(row_id: uuid.UUID) -> None:
+    """Act on a recorded Slack event."""
+    await _wake(Job.SLACK_EVENT, row_id)
