@@ -6,6 +6,7 @@ Invariant 8: a message is resent only when its send provably failed (connection 
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import urllib.error
@@ -18,6 +19,10 @@ from slack_sdk.errors import SlackApiError
 from app.config import Settings
 
 _BOT_IDS: dict[str, str | None] = {}
+# slack-sdk logs whole request bodies at DEBUG (verification codes, page texts); its own logger,
+# held at INFO, keeps them out of the logs whatever level the root logger is at.
+_SDK_LOGGER = logging.getLogger("app.integrations.slack.sdk")
+_SDK_LOGGER.setLevel(logging.INFO)
 
 
 class Outcome(StrEnum):
@@ -55,6 +60,7 @@ class SlackAdapter:
             timeout=settings.send_timeout_seconds,  # type: ignore[arg-type]  # urllib takes a float
             base_url=settings.slack_api_url or WebClient.BASE_URL,
             retry_handlers=[],  # its connection-error retry could post twice; our own policy decides
+            logger=_SDK_LOGGER,
         )
 
     def direct_message(self, slack_user_id: str, text: str) -> SendResult:

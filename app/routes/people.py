@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
@@ -72,7 +73,8 @@ class PeoplePages(Controller):
             return await self._render(db_session, access, errors=exc.errors, form=form, status_code=422)
         except Forbidden as exc:
             return await self._render(db_session, access, errors={"role": str(exc)}, form=form, status_code=403)
-        return Redirect(f"/ws/{access.workspace.slug}/people/?notice=Added {membership.user.email}", status_code=303)
+        notice = quote(f"Added {membership.user.email}", safe="")
+        return Redirect(f"/ws/{access.workspace.slug}/people/?notice={notice}", status_code=303)
 
     @post(
         "/{membership_id:str}/clear-contacts", name="people_clear_contacts", opt={"role": Role.ADMIN}, status_code=303
@@ -81,12 +83,12 @@ class PeoplePages(Controller):
         self, db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
     ) -> Template | Redirect:
         try:
-            user = await admin_clear_contacts(db_session, access, membership_id)
+            user = await admin_clear_contacts(db_session, access, membership_id, datetime.datetime.now(datetime.UTC))
         except NotFound:
             raise NotFoundException("No such member.") from None
         except Forbidden as exc:
             return await self._render(db_session, access, errors={f"member-{membership_id}": str(exc)}, status_code=403)
-        notice = f"Cleared the contact points of {user.display_name}"
+        notice = quote(f"Cleared the contact points of {user.display_name}", safe="")
         return Redirect(f"/ws/{access.workspace.slug}/people/?notice={notice}", status_code=303)
 
     @post("/{membership_id:str}", name="people_change", opt={"role": Role.ADMIN}, status_code=303)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
@@ -75,7 +76,7 @@ class ProfilePages(Controller):
         return Template("profile/edit.html", context=context, status_code=status_code)
 
     def _back(self, access: WorkspaceAccess, notice: str) -> Redirect:
-        return Redirect(f"/ws/{access.workspace.slug}/profile/?notice={notice}", status_code=303)
+        return Redirect(f"/ws/{access.workspace.slug}/profile/?notice={quote(notice, safe='')}", status_code=303)
 
     @get("/", name="profile", opt=VIEWER)
     async def edit(self, db_session: AsyncSession, access: WorkspaceAccess, notice: str | None = None) -> Template:
@@ -120,7 +121,7 @@ class ProfilePages(Controller):
     @post("/contact/{kind:str}/remove", name="contact_remove", opt=VIEWER, status_code=303)
     async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, kind: str) -> Redirect:
         contact = _kind(kind)
-        await remove_contact(db_session, access.user.id, contact)
+        await remove_contact(db_session, access.user.id, contact, _now())
         return self._back(access, f"Removed your {contact.label}.")
 
     @post("/slack-lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)

@@ -195,7 +195,8 @@ async def confirm_code(
                     user.phone, user.phone_verified_at = latest.value, now
                 else:
                     user.slack_user_id, user.slack_verified_at = latest.value, now
-                user.contact_notice = None
+                if _no_unverified_contact(user):
+                    user.contact_notice = None  # the notice was about a value that is now settled
                 try:
                     await db.flush()
                 except IntegrityError:  # another person verified it a moment ago
@@ -212,21 +213,40 @@ async def confirm_code(
     raise FieldError.one(field, messages[outcome])
 
 
-async def remove_contact(db: AsyncSession, user_id: uuid.UUID, kind: ContactKind) -> None:
+def _no_unverified_contact(user: UserProfile) -> bool:
+    return (user.phone is None or user.phone_verified_at is not None) and (
+        user.slack_user_id is None or user.slack_verified_at is not None
+    )
+
+
+async def remove_contact(db: AsyncSession, user_id: uuid.UUID, kind: ContactKind, now: datetime.datetime) -> None:
     """The person drops their own phone number or Slack identity (and any code on its way)."""
     async with writing(db):
         user = await db.get_one(UserProfile, user_id)
-        _clear(user, kind)
+        await _clear(db, user, kind, now)
+        if _no_unverified_contact(user):
+            user.contact_notice = None
 
 
-def _clear(user: UserProfile, kind: ContactKind) -> None:
+async def _clear(db: AsyncSession, user: UserProfile, kind: ContactKind, now: datetime.datetime) -> None:
     if kind is ContactKind.PHONE:
         user.phone, user.phone_verified_at = None, None
     else:
         user.slack_user_id, user.slack_verified_at = None, None
+    # A code already sent can no longer be typed back.
+    for code in await db.scalars(
+        select(ContactVerification).where(
+            ContactVerification.user_id == user.id,
+            ContactVerification.kind == kind.value,
+            ContactVerification.closed_at.is_(None),
+        )
+    ):
+        code.closed_at = now
 
 
-async def admin_clear_contacts(db: AsyncSession, access: WorkspaceAccess, membership_id: str) -> UserProfile:
+async def admin_clear_contacts(
+    db: AsyncSession, access: WorkspaceAccess, membership_id: str, now: datetime.datetime
+) -> UserProfile:
     """An admin clears a member's phone number and Slack identity (e.g. a number that changed hands)."""
     async with writing(db):
         membership = await db.get(Membership, parse_id(membership_id, "member"))
@@ -235,8 +255,8 @@ async def admin_clear_contacts(db: AsyncSession, access: WorkspaceAccess, member
         if Role(membership.role).at_least(Role.ADMIN) and not access.allows(Role.OWNER):
             raise Forbidden("Only an owner can clear the contact points of an admin or owner.")
         user = await db.get_one(UserProfile, membership.user_id)
-        _clear(user, ContactKind.PHONE)
-        _clear(user, ContactKind.SLACK)
+        await _clear(db, user, ContactKind.PHONE, now)
+        await _clear(db, user, ContactKind.SLACK, now)
         user.contact_notice = None
     return user
 

@@ -158,7 +158,10 @@ async def test_sms_ack_with_stray_spaces(incident: Any, db: AsyncSession) -> Non
     second = await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)
     assert "you have no pending pages" in second.text
     body3, headers3 = sms_request(settings, {"From": team["ann"].phone, "Body": "ack 1", "MessageSid": "SM3"})
-    assert "you have no pending pages" in (await client.post("/integrations/twilio_sms/", content=body3, headers=headers3)).text
+    assert (
+        "you have no pending pages"
+        in (await client.post("/integrations/twilio_sms/", content=body3, headers=headers3)).text
+    )
     assert await responders(db) == [(team["ann"].id, "sms")]
 
 
@@ -176,7 +179,10 @@ async def test_decline_pages_the_backup_at_once(incident: Any, db: AsyncSession,
     assert [(p["step"], p["status"]) for p in state["pages"]] == [(0, "declined"), (1, "pending")]
     # A decline by someone without a pending page changes nothing.
     body2, headers2 = sms_request(settings, {"From": team["vic"].phone, "Body": "DECLINE 1", "MessageSid": "SM10"})
-    assert "you have no pending pages" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    assert (
+        "you have no pending pages"
+        in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    )
 
 
 async def test_forged_and_stale_webhooks_change_nothing(incident: Any, db: AsyncSession) -> None:
@@ -284,4 +290,7 @@ async def test_sms_number_open_in_two_workspaces_asks_which(incident: Any, db: A
     assert "2A/2D: Globex INC-1 Globex down" in response.text
     assert await responders(db) == []
     body2, headers2 = sms_request(settings, {"From": "+19999999999", "Body": "ACK", "MessageSid": "SMunknown"})
-    assert "not verified on any account" in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    assert (
+        "not verified on any account"
+        in (await client.post("/integrations/twilio_sms/", content=body2, headers=headers2)).text
+    )

@@ -329,9 +329,7 @@ async def test_slot_and_handoff_dialogs_refuse_hostile_fields(
 async def test_profile_refuses_hostile_fields_and_renders_a_marked_up_name_escaped(web: Any, db: AsyncSession) -> None:
     client, team, schedule, _ = web
     before = await snapshot(db)
-    response = await submit(
-        client, "/ws/acme/profile/", {"display_name": HUGE, "time_zone": "../../../../etc/passwd"}
-    )
+    response = await submit(client, "/ws/acme/profile/", {"display_name": HUGE, "time_zone": "../../../../etc/passwd"})
     assert response.status_code == 422
     for message in ("under 120 characters", "not an IANA time zone"):
         assert message in response.text
@@ -348,9 +346,7 @@ async def test_profile_refuses_hostile_fields_and_renders_a_marked_up_name_escap
         if person == "ann":
             await client.get("/logout")
             await login(client, "ann@acme.test", PASSWORD)
-        saved = await submit(
-            client, "/ws/acme/profile/", {"display_name": name, "time_zone": "UTC"}
-        )
+        saved = await submit(client, "/ws/acme/profile/", {"display_name": name, "time_zone": "UTC"})
         assert saved.status_code == 303, saved.text[:2000]
         assert (await (await fresh(db)).get_one(UserProfile, team[person].id)).display_name == name
     # ann, on call now, shows on the board, the calendar and her own home page; both show in People.

@@ -41,7 +41,9 @@ def test_codes_are_six_digits_stable_and_per_verification() -> None:
         ([T0 - 2 * 60 * MIN] * 9, T0, None),  # old codes do not count
     ],
 )
-def test_rate_limits(sent: list[datetime.datetime], now: datetime.datetime, allowed_at: datetime.datetime | None) -> None:
+def test_rate_limits(
+    sent: list[datetime.datetime], now: datetime.datetime, allowed_at: datetime.datetime | None
+) -> None:
     assert next_code_allowed_at(sent, now) == allowed_at
 
 
