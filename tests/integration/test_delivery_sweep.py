@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, TimelineEntry
 from app.db.transactions import writing
+from app.domain.overrides import Event
 from app.domain.roles import Role
 from app.integrations.slack import Outcome, SendResult, retry_after_seconds
 from app.services.deliveries import Outgoing, queue_delivery, send_logged, stalled_inbound, sweep_stalled
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.inbound import record_inbound
 from app.services.incidents import declare_incident
-from app.services.notifications import queue_event_messages
+from app.services.notifications import add_event_messages
 from tests.factories import fresh, make_paging_schedule, make_team, reload
 
 GRACE = datetime.timedelta(seconds=30)
@@ -109,8 +110,11 @@ async def test_an_event_job_run_twice_queues_each_dm_once(db: AsyncSession) -> N
         "at": now.isoformat(),
         "until": (now + datetime.timedelta(hours=8)).isoformat(),
     }
-    first = await queue_event_messages(db, "oncall.handoff", payload, now)
-    again = await queue_event_messages(db, "oncall.handoff", payload, now)  # a retried or redelivered job
+    event = Event("oncall.handoff", payload)
+    async with writing(db):
+        first = await add_event_messages(db, [event], now)
+    async with writing(db):
+        again = await add_event_messages(db, [event], now)  # the same event told twice
     assert len(first) == 2 and again == first
     rows = list(await (await fresh(db)).scalars(select(DeliveryLog).where(DeliveryLog.channel == "slack")))
     assert len(rows) == 2
@@ -120,7 +124,7 @@ async def test_a_slack_event_left_unhandled_is_offered_again(db: AsyncSession) -
     now = datetime.datetime.now(datetime.UTC)
     received = await record_inbound(db, "slack", "EvLost", '{"type": "event_callback"}', now)
     assert await stalled_inbound(db, now + datetime.timedelta(seconds=1), GRACE) == []
-    assert await stalled_inbound(db, now + GRACE, GRACE) == [received.row_id]
+    assert await stalled_inbound(db, now + GRACE, GRACE) == [(received.row_id, "slack")]
     assert await stalled_inbound(db, now + GRACE, GRACE) == []  # stamped: not again until the grace passes
 
 

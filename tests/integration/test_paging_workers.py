@@ -140,7 +140,7 @@ async def test_sms_ack_and_decline_through_worker_processes(
             stack.settings, {"From": team["ann"].phone or "", "Body": f"  ack {first.number} ", "MessageSid": "SMw1"}
         )
         acked = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
-        assert f"<Message>Acknowledged INC-{first.number}.</Message>" in acked.text
+        assert f"Acknowledged INC-{first.number}. (Disk full)</Message>" in acked.text
         started = time.monotonic()
         body, headers = sms_request(
             stack.settings, {"From": team["ann"].phone or "", "Body": f"DECLINE {second.number}", "MessageSid": "SMw2"}
