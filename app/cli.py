@@ -65,7 +65,18 @@ def serve(host: str, port: int, workers: int) -> None:
         )
         sys.exit(2)
     click.echo(f"Vigilo On-call on http://{host}:{port}/  (database: {settings.database_url.split('://')[0]})")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    # X-Forwarded-For is believed only from VIGILO_TRUSTED_PROXIES; uvicorn's own default trusts
+    # 127.0.0.1, which would let anything on this machine pick its address for the login throttle.
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+    )
 
 
 WORKER_SHUTDOWN_MS = 5_000

@@ -6,6 +6,7 @@ Every setting is a `VIGILO_*` variable (see the README's table). A bad value rai
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class Settings:
     seconds_per_delay_minute: float = 60.0
     tick_seconds: float = 15.0  # how often workers run the periodic sweeps
     send_timeout_seconds: float = 10.0  # a Slack or Twilio call that takes longer is "unknown"
+    # Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges); none by default.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -127,6 +130,8 @@ class Settings:
         if from_number is not None and not is_e164(from_number):
             raise SettingsError("VIGILO_TWILIO_FROM_NUMBER", "must be an E.164 number such as +15551234567")
 
+        trusted_proxies = _networks("VIGILO_TRUSTED_PROXIES", get("TRUSTED_PROXIES"))
+
         return cls(
             env=env,
             database_url=database_url,
@@ -143,6 +148,7 @@ class Settings:
             seconds_per_delay_minute=scale,
             tick_seconds=tick_seconds,
             send_timeout_seconds=send_timeout,
+            trusted_proxies=trusted_proxies,
         )
 
 
@@ -156,6 +162,20 @@ def _bounded_number(variable: str, raw: str | None, default: float, low: float, 
     if not low <= value <= high:
         raise SettingsError(variable, f"must be between {low:g} and {high:g} seconds")
     return value
+
+
+def _networks(variable: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR ranges, each checked; blank means none."""
+    found: list[str] = []
+    for part in (raw or "").split(","):
+        item = part.strip()
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(variable, f"{item!r} is not an IP address or CIDR range such as 10.0.0.0/8") from None
+    return tuple(found)
 
 
 def _require_http_url(variable: str, url: str) -> None:

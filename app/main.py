@@ -22,6 +22,7 @@ from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -56,8 +57,11 @@ from app.tasks import context as task_context
 ROOT = Path(__file__).resolve().parent
 STATIC_DIR = ROOT.parent / "static"
 SESSION_MAX_AGE = 14 * 24 * 3600
-# Paths authenticated by something other than a cookie: Bearer tokens and webhook signatures.
-CSRF_EXEMPT = ["/api/", "/integrations/"]
+# Paths authenticated by something other than a cookie: the JSON API (Bearer tokens only; a session
+# cookie never authenticates it) and the signed webhooks. Litestar searches these patterns anywhere in
+# the path, so each is anchored: a page of a workspace slugged "api" or "integrations", or the
+# Integrations settings page, stays protected.
+CSRF_EXEMPT = [r"^/api/v1/", r"^/integrations/slack/events$", r"^/integrations/twilio_sms/?$"]
 
 
 @get("/healthz", name="healthz", opt={"public": True}, include_in_schema=False)
@@ -123,6 +127,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await asyncio.to_thread(worker.stop)
             await engine.dispose()
 
+    template_config = TemplateConfig(
+        directory=ROOT / "templates", engine=JinjaTemplateEngine, engine_callback=install_filters
+    )
     return Litestar(
         route_handlers=[
             healthz,
@@ -153,13 +160,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IncidentsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
+        # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).
+        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), FlashPlugin(FlashConfig(template_config))],
         middleware=[DefineMiddleware(SessionMiddleware, backend=session_backend)],
         csrf_config=csrf,
         stores={"sessions": MemoryStore()},
-        template_config=TemplateConfig(
-            directory=ROOT / "templates", engine=JinjaTemplateEngine, engine_callback=install_filters
-        ),
+        template_config=template_config,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(https=settings.secure_cookies)],
         lifespan=[embedded_worker],
@@ -174,6 +180,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             security=[{"BearerToken": []}],
         ),
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "alchemy": alchemy}),
         debug=False,
     )

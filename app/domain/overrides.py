@@ -15,7 +15,8 @@ from typing import Any
 
 
 class EditRefused(Exception):
-    """The change breaks a rule. `status` is 422 (bad request) or 409 (conflicts with another override)."""
+    """The change breaks a rule. `status` is 422 (bad request), 409 (conflicts with another override)
+    or 403 (the caller may not change that time)."""
 
     def __init__(self, field_name: str, message: str, status: int = 422) -> None:
         super().__init__(message)
@@ -60,6 +61,41 @@ class OverridePlan:
 
 def _iso(value: datetime.datetime) -> str:
     return value.astimezone(datetime.UTC).isoformat()
+
+
+def _utc(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.UTC).strftime("%a %d %b %H:%M UTC")
+
+
+def check_member_change(
+    slot: SlotState,
+    actor: uuid.UUID,
+    may_override: bool,
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+) -> None:
+    """Invariant 12: a role member changes only time they hold. Within a slot of their own they may
+    shorten it, give part or all of it away, or hand it off; they never start it earlier, end it later
+    or touch anyone else's time. Admins and owners (`may_override`) may change any range. The dialog,
+    the full page and the API all ask here; a refusal is a 403 that says why."""
+    if may_override:
+        return
+    if slot.user != actor:
+        raise EditRefused("slot", "Role members can only change slots they hold; ask an admin for others.", 403)
+    if start is not None and start < slot.start:
+        raise EditRefused(
+            "start",
+            f"You can only change time you hold: your slot starts {_utc(slot.start)}, and earlier time is "
+            "someone else's. Ask an admin to change more.",
+            403,
+        )
+    if end is not None and end > slot.end:
+        raise EditRefused(
+            "end",
+            f"You can only change time you hold: your slot ends {_utc(slot.end)}, and later time is "
+            "someone else's. Ask an admin to change more.",
+            403,
+        )
 
 
 def _refuse_history(slot: SlotState, now: datetime.datetime) -> None:

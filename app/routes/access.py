@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.exceptions import ImproperlyConfiguredException, NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,10 +29,10 @@ class LoginRequired(Exception):
     """No logged-in user; pages redirect to the login form."""
 
 
-def required_role(request: Request[Any, Any, Any]) -> Role:
-    role = request.route_handler.opt.get("role")
+def required_role(connection: ASGIConnection[Any, Any, Any, Any]) -> Role:
+    role = connection.route_handler.opt.get("role")
     if not isinstance(role, Role):
-        raise ImproperlyConfiguredException(f"{request.route_handler} declares no opt['role']")
+        raise ImproperlyConfiguredException(f"{connection.route_handler} declares no opt['role']")
     return role
 
 

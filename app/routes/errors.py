@@ -129,7 +129,8 @@ def handle_service_error(request: Request[Any, Any, Any], exc: Exception) -> Res
     elif isinstance(exc, NotFound):
         status, detail, errors = 404, str(exc) or "Not found.", []
     elif isinstance(exc, Forbidden):
-        status, detail, errors = 403, str(exc), []
+        status, detail = 403, str(exc)
+        errors = [{"field": exc.field, "message": str(exc)}] if exc.field else []
     elif isinstance(exc, Conflict):
         status, detail, errors = 409, str(exc), []
     else:

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from app.routes.notices import pending_notices
+
 
 def local(at: datetime.datetime | None, zone: ZoneInfo | str, fmt: str = "%a %d %b %H:%M") -> str:
     """`at` in `zone`, e.g. "Mon 30 Nov 09:00"."""
@@ -37,3 +39,4 @@ def relative(at: datetime.datetime | None, now: datetime.datetime) -> str:
 def install_filters(engine: JinjaTemplateEngine) -> None:
     filters: dict[str, Any] = {"local": local, "relative": relative}
     engine.engine.filters.update(filters)
+    engine.register_template_callable("pending_notices", pending_notices)

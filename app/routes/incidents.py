@@ -19,6 +19,7 @@ from app.domain.paging import Severity
 from app.domain.roles import Role
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import field
+from app.routes.notices import back_to
 from app.services.acks import acknowledge
 from app.services.acks import decline as decline_page
 from app.services.errors import Conflict, FieldError
@@ -95,7 +96,6 @@ class IncidentPages(Controller):
         db_session: AsyncSession,
         access: WorkspaceAccess,
         incident_id: str,
-        notice: str | None = None,
     ) -> Template:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         view = await describe_incident(db_session, incident)
@@ -107,7 +107,6 @@ class IncidentPages(Controller):
             "zone": ZoneInfo(access.user.time_zone),
             "can_act": access.allows(Role.MEMBER),
             "now": _now(),
-            "notice": notice,
             "is_responder": any(user.id == access.user.id for _, user in view.responders),
             "has_pending_page": any(
                 page.status == "pending" and page.user_id == access.user.id for page, _ in view.pages
@@ -118,10 +117,12 @@ class IncidentPages(Controller):
         return Template("incidents/show.html", context=context)
 
     @post("/{incident_id:str}/ack", name="incident_ack", opt=MEMBER, status_code=303)
-    async def ack(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> Redirect:
+    async def ack(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+    ) -> Redirect:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         reply = await acknowledge(db_session, incident.id, access.user.id, Source.WEB, _now())
-        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}?notice={reply.text}", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/incidents/{incident.id}", notice=reply.text)
 
     @post("/{incident_id:str}/decline", name="incident_decline", opt=MEMBER, status_code=303)
     async def decline(
@@ -138,7 +139,7 @@ class IncidentPages(Controller):
             settings.seconds_per_delay_minute,
             settings.public_url,
         )
-        return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}?notice={reply.text}", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/incidents/{incident.id}", notice=reply.text)
 
     @post("/{incident_id:str}/resolve", name="incident_resolve", opt=MEMBER, status_code=303)
     async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> Response[Any]:

@@ -22,6 +22,7 @@ from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
 from app.routes.forms import field
+from app.routes.notices import back_to
 from app.routes.schedule_form import WEEKDAYS, ScheduleForm
 from app.services.board import load_board
 from app.services.errors import FieldError
@@ -101,8 +102,6 @@ class OnCallPages(Controller):
         db_session: AsyncSession,
         access: WorkspaceAccess,
         handoffs: int = HANDOFF_PAGE,
-        notice: str | None = None,
-        error: str | None = None,
     ) -> Template:
         now = _now()
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
@@ -126,8 +125,6 @@ class OnCallPages(Controller):
             "my_slots": mine,
             "their_slots": theirs,
             "can_swap": access.allows(Role.MEMBER),
-            "notice": notice,
-            "error": error,
         }
         return Template(fragment or "oncall/index.html", context=context)
 
@@ -183,7 +180,12 @@ class OnCallPages(Controller):
 
     @post("/schedules/{schedule_id:str}/edit", name="schedule_update", opt=ADMIN, status_code=303)
     async def update(
-        self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        schedule_id: str,
+        data: MultiForm,
     ) -> Template | Redirect:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         form, action = ScheduleForm.from_data(data)
@@ -195,7 +197,7 @@ class OnCallPages(Controller):
             await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now())
         except FieldError as exc:
             return await self._form_page(db_session, access, form, exc.errors, schedule=schedule, status_code=422)
-        return Redirect(f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}?notice=Saved", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}", notice="Saved")
 
     # ------------------------------------------------------------ calendar
 
@@ -208,8 +210,6 @@ class OnCallPages(Controller):
         schedule_id: str,
         week: str | None = None,
         weeks: int = 2,
-        notice: str | None = None,
-        error: str | None = None,
     ) -> Template:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         now = _now()
@@ -267,8 +267,6 @@ class OnCallPages(Controller):
             "is_admin": access.allows(Role.ADMIN),
             "can_edit": access.allows(Role.MEMBER),
             "current_start": (await current_slot_start(db_session, schedule.id, now)).astimezone(zone),
-            "notice": notice,
-            "error": error,
             "weekdays": WEEKDAYS,
         }
         if request.htmx and request.htmx.target == "calendar":
@@ -279,24 +277,24 @@ class OnCallPages(Controller):
 
     def _back(
         self,
+        request: HTMXRequest,
         access: WorkspaceAccess,
         schedule_id: object,
         message: str,
-        key: str = "notice",
-        request: HTMXRequest | None = None,
+        error: bool = False,
     ) -> Response[Any]:
-        if request is not None and request.htmx:
+        if request.htmx and not error:
             # Stay on the page; the live parts listening for this event refresh themselves.
             return Response(None, status_code=204, headers={"HX-Trigger": ONCALL_CHANGED})
-        back = f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}?{key}={message}"
-        return Redirect(back, status_code=303)
+        back = f"/ws/{access.workspace.slug}/oncall/schedules/{schedule_id}"
+        return back_to(request, back, error=message) if error else back_to(request, back, notice=message)
 
     @post("/schedules/{schedule_id:str}/extend", name="schedule_extend", opt=ADMIN, status_code=303)
     async def extend(
         self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str
     ) -> Response[Any]:
         written = await extend_schedule(db_session, access.workspace.id, schedule_id, _now())
-        return self._back(access, schedule_id, f"Extended: {written} slots written", request=request)
+        return self._back(request, access, schedule_id, f"Extended: {written} slots written")
 
     @post("/schedules/{schedule_id:str}/regenerate", name="schedule_regenerate", opt=ADMIN, status_code=303)
     async def regenerate(
@@ -312,8 +310,8 @@ class OnCallPages(Controller):
         try:
             written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
         except FieldError as exc:
-            return self._back(access, schedule_id, "; ".join(exc.errors.values()), key="error")
-        return self._back(access, schedule_id, f"Regenerated: {written} slots written", request=request)
+            return self._back(request, access, schedule_id, "; ".join(exc.errors.values()), error=True)
+        return self._back(request, access, schedule_id, f"Regenerated: {written} slots written")
 
     @post("/schedules/{schedule_id:str}/active", name="schedule_active", opt=ADMIN, status_code=303)
     async def toggle_active(
@@ -321,9 +319,11 @@ class OnCallPages(Controller):
     ) -> Response[Any]:
         active = field(data, "active") == "true"
         await set_active(db_session, access.workspace.id, schedule_id, active, _now())
-        return self._back(access, schedule_id, "Activated" if active else "Deactivated", request=request)
+        return self._back(request, access, schedule_id, "Activated" if active else "Deactivated")
 
     @post("/schedules/{schedule_id:str}/delete", name="schedule_delete", opt=ADMIN, status_code=303)
-    async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> Redirect:
+    async def remove(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str
+    ) -> Redirect:
         await delete_schedule(db_session, access.workspace.id, schedule_id)
-        return Redirect(f"/ws/{access.workspace.slug}/oncall/?notice=Schedule deleted", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/oncall/", notice="Schedule deleted")

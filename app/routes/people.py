@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.forms import Form, field
+from app.routes.notices import back_to
 from app.services.contact_points import admin_clear_contacts
 from app.services.errors import FieldError, Forbidden, NotFound
 from app.services.identity import WorkspaceAccess
@@ -54,11 +54,13 @@ class PeoplePages(Controller):
         )
 
     @get("/", name="people", opt={"role": Role.VIEWER})
-    async def index(self, db_session: AsyncSession, access: WorkspaceAccess, notice: str | None = None) -> Template:
-        return await self._render(db_session, access, notice=notice)
+    async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+        return await self._render(db_session, access)
 
     @post("/", name="people_add", opt={"role": Role.ADMIN}, status_code=303)
-    async def add(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template | Redirect:
+    async def add(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
+    ) -> Template | Redirect:
         form = {k: field(data, k) for k in ("email", "display_name", "role")}
         try:
             membership = await add_member(
@@ -73,14 +75,13 @@ class PeoplePages(Controller):
             return await self._render(db_session, access, errors=exc.errors, form=form, status_code=422)
         except Forbidden as exc:
             return await self._render(db_session, access, errors={"role": str(exc)}, form=form, status_code=403)
-        notice = quote(f"Added {membership.user.email}", safe="")
-        return Redirect(f"/ws/{access.workspace.slug}/people/?notice={notice}", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/people/", notice=f"Added {membership.user.email}")
 
     @post(
         "/{membership_id:str}/clear-contacts", name="people_clear_contacts", opt={"role": Role.ADMIN}, status_code=303
     )
     async def clear_contacts(
-        self, db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
     ) -> Template | Redirect:
         try:
             user = await admin_clear_contacts(db_session, access, membership_id, datetime.datetime.now(datetime.UTC))
@@ -88,8 +89,8 @@ class PeoplePages(Controller):
             raise NotFoundException("No such member.") from None
         except Forbidden as exc:
             return await self._render(db_session, access, errors={f"member-{membership_id}": str(exc)}, status_code=403)
-        notice = quote(f"Cleared the contact points of {user.display_name}", safe="")
-        return Redirect(f"/ws/{access.workspace.slug}/people/?notice={notice}", status_code=303)
+        notice = f"Cleared the contact points of {user.display_name}"
+        return back_to(request, f"/ws/{access.workspace.slug}/people/", notice=notice)
 
     @post("/{membership_id:str}", name="people_change", opt={"role": Role.ADMIN}, status_code=303)
     async def change(
@@ -119,4 +120,4 @@ class PeoplePages(Controller):
             return await self._render(
                 db_session, access, errors={f"member-{membership_id}": message}, status_code=status
             )
-        return Redirect(f"/ws/{access.workspace.slug}/people/?notice=Saved", status_code=303)
+        return back_to(request, f"/ws/{access.workspace.slug}/people/", notice="Saved")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
@@ -20,6 +19,7 @@ from app.domain.verification import ContactKind
 from app.integrations.slack import SlackAdapter
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
+from app.routes.notices import back_to
 from app.services.accounts import ProfileInput, get_user, update_profile
 from app.services.contact_points import confirm_code, pending_code, remove_contact, send_code
 from app.services.errors import FieldError
@@ -75,25 +75,27 @@ class ProfilePages(Controller):
         }
         return Template("profile/edit.html", context=context, status_code=status_code)
 
-    def _back(self, access: WorkspaceAccess, notice: str) -> Redirect:
-        return Redirect(f"/ws/{access.workspace.slug}/profile/?notice={quote(notice, safe='')}", status_code=303)
+    def _back(self, request: Request[Any, Any, Any], access: WorkspaceAccess, notice: str) -> Redirect:
+        return back_to(request, f"/ws/{access.workspace.slug}/profile/", notice=notice)
 
     @get("/", name="profile", opt=VIEWER)
-    async def edit(self, db_session: AsyncSession, access: WorkspaceAccess, notice: str | None = None) -> Template:
-        return await self._render(db_session, access, notice=notice)
+    async def edit(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
+        return await self._render(db_session, access)
 
     @post("/", name="profile_save", opt=VIEWER, status_code=303)
-    async def save(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template | Redirect:
+    async def save(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
+    ) -> Template | Redirect:
         form = {k: field(data, k) for k in ("display_name", "time_zone")}
         try:
             await update_profile(db_session, access.user.id, ProfileInput(**form))
         except FieldError as exc:
             return await self._render(db_session, access, form, exc.errors, status_code=422)
-        return self._back(access, "Saved")
+        return self._back(request, access, "Saved")
 
     @post("/contact/{kind:str}/send", name="contact_send", opt=VIEWER, status_code=303)
     async def send(
-        self, db_session: AsyncSession, access: WorkspaceAccess, kind: str, data: Form
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, kind: str, data: Form
     ) -> Template | Redirect:
         contact = _kind(kind)
         name = "phone" if contact is ContactKind.PHONE else "slack_user_id"
@@ -103,7 +105,7 @@ class ProfilePages(Controller):
         except FieldError as exc:
             return await self._render(db_session, access, {name: value}, exc.errors, status_code=422)
         where = "by SMS" if contact is ContactKind.PHONE else "by Slack direct message"
-        return self._back(access, f"Sent a code to {sent.value} {where}; type it below within 10 minutes.")
+        return self._back(request, access, f"Sent a code to {sent.value} {where}; type it below within 10 minutes.")
 
     @post("/contact/{kind:str}/verify", name="contact_verify", opt=VIEWER, status_code=303)
     async def verify(
@@ -116,13 +118,15 @@ class ProfilePages(Controller):
             value = await confirm_code(db_session, access.user.id, contact, typed, secret, _now())
         except FieldError as exc:
             return await self._render(db_session, access, errors=exc.errors, status_code=422)
-        return self._back(access, f"Verified {value}: pages can reach you there.")
+        return self._back(request, access, f"Verified {value}: pages can reach you there.")
 
     @post("/contact/{kind:str}/remove", name="contact_remove", opt=VIEWER, status_code=303)
-    async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, kind: str) -> Redirect:
+    async def remove(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, kind: str
+    ) -> Redirect:
         contact = _kind(kind)
         await remove_contact(db_session, access.user.id, contact, _now())
-        return self._back(access, f"Removed your {contact.label}.")
+        return self._back(request, access, f"Removed your {contact.label}.")
 
     @post("/slack-lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)
     async def slack_lookup(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
+from app.routes.notices import back_to
 from app.services.deliveries import recent_deliveries
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
@@ -54,8 +55,6 @@ class SettingsPages(Controller):
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         access: WorkspaceAccess,
-        notice: str | None = None,
-        error: str | None = None,
     ) -> Template:
         settings = settings_of(request)
         return Template(
@@ -72,20 +71,19 @@ class SettingsPages(Controller):
                 "twilio_ready": bool(settings.twilio_account_sid and settings.twilio_auth_token),
                 "channel": access.workspace.slack_channel_id or "",
                 "deliveries": await recent_deliveries(db_session, access.workspace.id),
-                "notice": notice,
-                "error": error,
             },
         )
 
     @post("/integrations/slack-channel", name="slack_channel", opt={"role": Role.ADMIN}, status_code=303)
-    async def set_channel(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Redirect:
+    async def set_channel(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
+    ) -> Redirect:
+        back = f"/ws/{access.workspace.slug}/settings/integrations"
         try:
             await set_incident_channel(db_session, access.workspace.id, field(data, "channel"))
         except FieldError as exc:
-            return Redirect(
-                f"/ws/{access.workspace.slug}/settings/integrations?error={exc.errors['channel']}", status_code=303
-            )
-        return Redirect(f"/ws/{access.workspace.slug}/settings/integrations?notice=Saved", status_code=303)
+            return back_to(request, back, error=exc.errors["channel"])
+        return back_to(request, back, notice="Saved")
 
     @post("/tokens", name="token_create", opt=VIEWER, status_code=200)
     async def create_token(self, db_session: AsyncSession, access: WorkspaceAccess, data: Form) -> Template:

@@ -24,6 +24,7 @@ from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
 from app.routes.forms import field
+from app.routes.notices import back_to
 from app.services.errors import Conflict, FieldError, Forbidden
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
@@ -33,6 +34,7 @@ from app.services.overrides import (
     hand_off,
     propose_swap,
     remove_override,
+    require_own,
     slot_in_workspace,
 )
 from app.services.schedules import get_schedule, slot_at
@@ -69,7 +71,7 @@ def _saved(request: HTMXRequest, back: str, message: str) -> Response[Any]:
     if request.htmx:
         # An empty dialog container; the calendar and board refresh on the event.
         return Response("", status_code=200, headers={"HX-Trigger": ONCALL_CHANGED}, media_type="text/html")
-    return Redirect(f"{back}?notice={message}", status_code=303)
+    return back_to(request, back, notice=message)
 
 
 class SlotDialogs(Controller):
@@ -121,8 +123,7 @@ class SlotDialogs(Controller):
         self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, slot_id: str
     ) -> Template:
         slot = await self._slot(db_session, access, slot_id)
-        if not access.allows(Role.ADMIN) and slot.user_id != access.user.id:
-            raise Forbidden("Role members can only change slots they hold; ask an admin for others.")
+        require_own(access, slot)
         return await self._slot_dialog(request, db_session, access, slot)
 
     @post("/slots/{slot_id:str}", name="slot_save", opt=MEMBER, status_code=200)
@@ -148,6 +149,9 @@ class SlotDialogs(Controller):
             return await self._slot_dialog(request, db_session, access, slot, form, exc.errors, status_code=422)
         except Conflict as exc:
             return await self._slot_dialog(request, db_session, access, slot, form, {"start": str(exc)}, 409)
+        except Forbidden as exc:
+            errors = {exc.field if exc.field in {"start", "end", "user"} else "start": str(exc)}
+            return await self._slot_dialog(request, db_session, access, slot, form, errors, 403)
         return _saved(request, back, "Saved")
 
     @post("/slots/{slot_id:str}/remove", name="slot_remove", opt=MEMBER, status_code=200)
@@ -230,13 +234,15 @@ class SlotDialogs(Controller):
     # ------------------------------------------------------------ swaps
 
     @post("/swaps", name="swap_propose", opt=MEMBER, status_code=303)
-    async def propose(self, db_session: AsyncSession, access: WorkspaceAccess, data: FormData) -> Redirect:
+    async def propose(
+        self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, data: FormData
+    ) -> Redirect:
         back = f"/ws/{access.workspace.slug}/oncall/"
         try:
             await propose_swap(db_session, access, field(data, "slot"), field(data, "their_slot"), _now())
         except FieldError as exc:
-            return Redirect(f"{back}?error={'; '.join(exc.errors.values())}", status_code=303)
-        return Redirect(f"{back}?notice=Swap proposed", status_code=303)
+            return back_to(request, back, error="; ".join(exc.errors.values()))
+        return back_to(request, back, notice="Swap proposed")
 
     @post("/swaps/{swap_id:str}/{decision:str}", name="swap_decide", opt=MEMBER, status_code=303)
     async def decide(
@@ -244,9 +250,9 @@ class SlotDialogs(Controller):
     ) -> Response[Any]:
         back = f"/ws/{access.workspace.slug}/oncall/"
         if decision not in {"accept", "decline"}:
-            return Redirect(f"{back}?error=Unknown decision", status_code=303)
+            return back_to(request, back, error="Unknown decision")
         try:
             await decide_swap(db_session, access, swap_id, decision == "accept", _now())
         except Conflict as exc:
-            return Redirect(f"{back}?error={exc}", status_code=303)
+            return back_to(request, back, error=str(exc))
         return _saved(request, back.rstrip("/"), "Swap accepted" if decision == "accept" else "Swap declined")

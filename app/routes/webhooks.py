@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.routes.access import settings_of
+from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
 from app.services import jobs
 from app.services.inbound import handle_sms, record_inbound, record_rejected, sms_summary
 
@@ -45,6 +46,8 @@ async def slack_events(request: Request[Any, Any, Any], db_session: AsyncSession
     if not secret or not _slack_signed(secret, raw, headers):
         await record_rejected(db_session, "slack", "bad or stale X-Slack-Signature", _now())
         return Response({"error": "invalid signature"}, status_code=401)
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        return Response({"error": TOO_DEEP, "errors": [{"field": "body", "message": TOO_DEEP}]}, status_code=400)
     try:
         payload = json.loads(raw)
     except ValueError:

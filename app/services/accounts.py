@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from app.domain.contact import (
     normalise_slack_user_id,
     parse_zone,
 )
+from app.domain.login_throttle import WINDOW, decide_throttle
 from app.services.errors import FieldError
 
 _hasher = PasswordHasher()
@@ -29,13 +31,10 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
 
 MIN_PASSWORD_LENGTH = 8
-MAX_FAILURES_PER_EMAIL = 5
-MAX_FAILURES_PER_ADDRESS = 20
-THROTTLE_WINDOW = datetime.timedelta(minutes=15)
 
 
 class LoginThrottled(Exception):
-    """Too many recent failures for this email or address."""
+    """Too many recent failures for this email from this address."""
 
     def __init__(self, retry_after: datetime.timedelta) -> None:
         super().__init__("Too many failed attempts.")
@@ -60,8 +59,26 @@ def check_password_strength(password: str) -> None:
 async def authenticate(
     db: AsyncSession, email: str, password: str, address: str, now: datetime.datetime
 ) -> UserProfile:
-    """The user whose email and password match, after the throttle check; failures are recorded."""
-    email = email.strip().lower()
+    """The user whose email and password match, after the throttle check (app/domain/login_throttle.py);
+    failures are recorded."""
+    email = email.strip().lower()[:254]
+    address = address[:64]
+    since = now - WINDOW
+    pair = await db.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.email == email, LoginFailure.address == address, LoginFailure.at > since
+        )
+    )
+    pair_count, oldest = pair.one()
+    by_email = await db.scalar(
+        select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.at > since)
+    )
+    await db.commit()
+    decision = decide_throttle(pair_count or 0, oldest, by_email or 0, now)
+    if decision.locked_for is not None:
+        raise LoginThrottled(decision.locked_for)
+    if decision.delay:
+        await asyncio.sleep(decision.delay.total_seconds())  # outside any transaction: nobody else waits
     async with writing(db):
         user = await _check_credentials(db, email, password, address, now)
     if user is None:
@@ -72,22 +89,6 @@ async def authenticate(
 async def _check_credentials(
     db: AsyncSession, email: str, password: str, address: str, now: datetime.datetime
 ) -> UserProfile | None:
-    since = now - THROTTLE_WINDOW
-    by_email = await db.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.at > since)
-    )
-    by_address = await db.scalar(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.address == address, LoginFailure.at > since)
-    )
-    if (by_email or 0) >= MAX_FAILURES_PER_EMAIL or (by_address or 0) >= MAX_FAILURES_PER_ADDRESS:
-        oldest = await db.scalar(
-            select(func.min(LoginFailure.at)).where(
-                LoginFailure.at > since, (LoginFailure.email == email) | (LoginFailure.address == address)
-            )
-        )
-        retry_after = (oldest + THROTTLE_WINDOW - now) if oldest else THROTTLE_WINDOW
-        raise LoginThrottled(max(retry_after, datetime.timedelta(seconds=1)))
-
     user = await db.scalar(select(UserProfile).where(UserProfile.email == email))
     if user is None or user.password_hash is None:
         _verify(_DUMMY_HASH, password)
@@ -96,9 +97,9 @@ async def _check_credentials(
         ok = _verify(user.password_hash, password)
     if not ok or user is None:
         # Recorded (and committed) even though the login fails: these rows drive the throttle.
-        db.add(LoginFailure(email=email[:254], address=address[:64], at=now))
+        db.add(LoginFailure(email=email, address=address, at=now))
         return None
-    await db.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    await db.execute(delete(LoginFailure).where(LoginFailure.email == email, LoginFailure.address == address))
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user

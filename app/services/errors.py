@@ -22,7 +22,11 @@ class NotFound(Exception):
 
 
 class Forbidden(Exception):
-    """The caller's role is too low for this action."""
+    """The caller's role is too low for this action; `field` names the form field it is about, if any."""
+
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Conflict(Exception):

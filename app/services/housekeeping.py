@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import LoginFailure, WebSession
 from app.db.transactions import writing
-from app.services.accounts import THROTTLE_WINDOW
+from app.domain.login_throttle import WINDOW as THROTTLE_WINDOW
 
 
 async def purge_expired_rows(db: AsyncSession, now: datetime.datetime) -> int:

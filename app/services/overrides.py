@@ -23,6 +23,7 @@ from app.domain.overrides import (
     Event,
     OverridePlan,
     SlotState,
+    check_member_change,
     check_swap_slots,
     plan_handoff,
     plan_override_removal,
@@ -53,6 +54,8 @@ def _state(slot: OnCallSlot) -> SlotState:
 def _refused(exc: EditRefused) -> Exception:
     if exc.status == 409:
         return Conflict(exc.message)
+    if exc.status == 403:
+        return Forbidden(exc.message, exc.field)
     return FieldError.one(exc.field, exc.message)
 
 
@@ -86,9 +89,17 @@ async def _eligible_user(db: AsyncSession, workspace_id: uuid.UUID, email: str, 
     return user_id
 
 
-def _require_own(access: WorkspaceAccess, slot: OnCallSlot) -> None:
-    if not access.allows(Role.ADMIN) and slot.user_id != access.user.id:
-        raise Forbidden("Role members can only change slots they hold; ask an admin for others.")
+def require_own(
+    access: WorkspaceAccess,
+    slot: OnCallSlot,
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+) -> None:
+    """The one rule of who may change which time (app/domain/overrides.py check_member_change)."""
+    try:
+        check_member_change(_state(slot), access.user.id, access.allows(Role.ADMIN), start, end)
+    except EditRefused as exc:
+        raise _refused(exc) from None
 
 
 async def _overrides_near(
@@ -158,7 +169,7 @@ async def _locked_own_slot(
     slot = await db.get(OnCallSlot, found.id, populate_existing=True)
     if slot is None:
         raise NotFound("No such slot.")
-    _require_own(access, slot)
+    require_own(access, slot)
     return schedule, slot
 
 
@@ -180,6 +191,7 @@ async def edit_slot(
         end = parse_instant(changes.get("end"), "end", errors) or slot.end_time
         if errors:
             raise FieldError(errors)
+        require_own(access, slot, start, end)
         email = changes.get("user")
         user = await _eligible_user(db, access.workspace.id, str(email), "user") if email else slot.user_id
         overrides = await _overrides_near(db, schedule.id, min(start, slot.start_time), max(end, slot.end_time))
@@ -231,7 +243,7 @@ async def hand_off(
         to_user = await _eligible_user(db, access.workspace.id, to_email, "to")
         covering = await slot_at(db, schedule.id, at)
         if covering is not None:
-            _require_own(access, covering)
+            require_own(access, covering)
         overrides = await _overrides_near(db, schedule.id, at, covering.end_time if covering else at)
         try:
             plan = plan_handoff(_state(covering) if covering else None, to_user, at, overrides, now)

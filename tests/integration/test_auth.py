@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import LoginFailure, UserProfile, WebSession
+from app.domain.login_throttle import MAX_FAILURES_PER_PAIR
 from app.main import create_app
-from app.services.accounts import MAX_FAILURES_PER_EMAIL
 from tests.factories import PASSWORD, make_team, reload
 from tests.web import login, post_form
 
@@ -49,7 +49,7 @@ async def test_wrong_password_shows_error_and_gives_no_session(settings: Setting
 async def test_repeated_failures_throttle_even_the_right_password(settings: Settings, db: AsyncSession) -> None:
     await make_team(db)
     async with AsyncTestClient(app=create_app(settings)) as client:
-        for _ in range(MAX_FAILURES_PER_EMAIL):
+        for _ in range(MAX_FAILURES_PER_PAIR):
             response = await post_form(client, "/login", {"email": "owner@acme.test", "password": "wrong-wrong"})
             assert response.status_code == 401
         throttled = await post_form(client, "/login", {"email": "owner@acme.test", "password": PASSWORD})

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
 from app.routes.access import settings_of
-from app.routes.api.access import provide_api_access
+from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import IncidentOut, incident_view
@@ -34,6 +34,7 @@ def _now() -> datetime.datetime:
 class IncidentsApi(Controller):
     path = "/api/v1/ws/{slug:str}/incidents"
     dependencies = {"access": Provide(provide_api_access)}
+    guards = [authenticate_api]
     tags = ["incidents"]
 
     @post(

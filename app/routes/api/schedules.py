@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
 from app.domain.schedules import parse_instant
-from app.routes.api.access import provide_api_access
+from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import (
@@ -98,6 +98,7 @@ def _instant_param(raw: str | None, field: str, default: datetime.datetime) -> d
 class SchedulesApi(Controller):
     path = "/api/v1/ws/{slug:str}"
     dependencies = {"access": Provide(provide_api_access)}
+    guards = [authenticate_api]
     tags = ["schedules"]
 
     @post(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OnCallSlot, UserProfile
 from app.domain.roles import Role
-from app.routes.api.access import provide_api_access
+from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS
 from app.routes.api.views import SlotOut, slot_view
@@ -48,6 +48,7 @@ async def _views(db: AsyncSession, slots: list[OnCallSlot]) -> list[SlotOut]:
 class SlotsApi(Controller):
     path = "/api/v1/ws/{slug:str}"
     dependencies = {"access": Provide(provide_api_access)}
+    guards = [authenticate_api]
     tags = ["slots"]
 
     @patch(
