@@ -2,18 +2,27 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# uv installs exactly what uv.lock pins (every package, every hash); it lives in a tool venv of its own.
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test unit integration e2e lint bench install clean
+.PHONY: run test unit integration e2e lint bench install clean lock
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+# --frozen: install the lock as it is; never resolve anew (a fresh machine gets what CI tested).
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
 	touch $@
+
+# Upgrading is a deliberate change: re-resolve, run the tests, commit pyproject.toml and uv.lock together.
+lock: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 install: $(VENV)/.installed
 
@@ -53,4 +62,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
