@@ -1,4 +1,4 @@
-"""The `vigilo` command: serve, worker, migrate, demo, create-user, create-token."""
+"""The `vigilo` command: serve, worker, migrate, setup-code, demo, create-workspace, create-user, create-token."""
 
 from __future__ import annotations
 
@@ -120,6 +120,58 @@ def migrate() -> None:
     settings = _settings()
     upgrade(settings.database_url)
     click.echo("database is up to date")
+    _print_setup_code(settings)
+
+
+def _print_setup_code(settings: Settings) -> None:
+    from app.services.onboarding import issue_setup_code  # noqa: PLC0415
+
+    now = datetime.datetime.now(datetime.UTC)
+    code = _run_in_session(settings, lambda db: issue_setup_code(db, now))
+    if code is None:
+        return
+    click.echo(f"nobody has an account yet: open {settings.public_url}/setup to create the first one")
+    if settings.is_production:
+        click.echo(f"one-time setup code: {code}")
+
+
+@main.command("setup-code")
+def setup_code() -> None:
+    """Print a new one-time setup code (the first-run page asks for it in production)."""
+    settings = _settings()
+    now = datetime.datetime.now(datetime.UTC)
+    from app.services.onboarding import issue_setup_code  # noqa: PLC0415
+
+    code = _run_in_session(settings, lambda db: issue_setup_code(db, now))
+    if code is None:
+        click.echo("vigilo: this installation is set up already; log in, or ask an administrator", err=True)
+        sys.exit(1)
+    click.echo(f"open {settings.public_url}/setup")
+    click.echo(f"one-time setup code: {code}")
+
+
+@main.command("create-workspace")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--owner", "owner_email", required=True, help="The owner's email; an account is made if needed.")
+def create_workspace_command(slug: str, name: str, owner_email: str) -> None:
+    """Create a workspace owned by OWNER (printing a one-time link to set a password for a new owner)."""
+    from app.services.errors import FieldError  # noqa: PLC0415
+    from app.services.onboarding import create_workspace  # noqa: PLC0415
+
+    settings = _settings()
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        made = _run_in_session(settings, lambda db: create_workspace(db, name, slug, owner_email, now, None))
+    except FieldError as exc:
+        for field_name, message in exc.errors.items():
+            option = {"workspace_name": "name"}.get(field_name, field_name)
+            click.echo(f"vigilo: --{option}: {message}", err=True)
+        sys.exit(1)
+    click.echo(f"created {settings.public_url}/ws/{made.workspace.slug}/ owned by {made.owner.email}")
+    if made.password_link:
+        click.echo("the owner has no password yet; send them this one-time link (valid 2 days):")
+        click.echo(f"{settings.public_url}/password/{made.password_link}")
 
 
 @main.command()

@@ -42,6 +42,18 @@ from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.formatting import install_filters
 from app.routes.incidents import IncidentPages
+from app.routes.onboarding import (
+    invitation_answer,
+    invitations_page,
+    invite_accept,
+    invite_page,
+    password_page,
+    password_set,
+    setup_form,
+    setup_submit,
+    workspace_create,
+    workspaces_page,
+)
 from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.profile import ProfilePages
@@ -143,6 +155,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     login_form,
                     login_submit,
                     logout,
+                    setup_form,
+                    setup_submit,
+                    workspaces_page,
+                    workspace_create,
+                    invitations_page,
+                    invitation_answer,
+                    invite_page,
+                    invite_accept,
+                    password_page,
+                    password_set,
                     slack_events,
                     twilio_sms,
                     WorkspacePages,

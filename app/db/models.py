@@ -59,6 +59,10 @@ class UserProfile(UUIDAuditBase):
     # Said on every page until the person acts on it (e.g. "your number was shared; verify it").
     contact_notice: Mapped[str | None] = mapped_column(Text, default=None)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The installation's administrators create workspaces (the first person set up is one).
+    is_installation_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Sessions that logged in before this instant are no longer valid (a password was reset).
+    sessions_valid_after: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     @property
     def paging_phone(self) -> str | None:
@@ -363,3 +367,53 @@ class SwapRequest(UUIDAuditBase):
     target_end: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class Installation(UUIDBase):
+    """The one row about the installation itself: its lock for the first run, and the hash of the
+    one-time setup code `vigilo migrate` prints while nobody has an account."""
+
+    __tablename__ = "installation"
+
+    setup_code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    setup_code_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    set_up_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class Invitation(UUIDAuditBase):
+    """An admin asks someone (by email) to join a workspace with a role. The link's token is stored
+    hashed; it is shown to the inviting admin once, is valid 7 days and can be used once."""
+
+    __tablename__ = "invitation"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'accepted', 'declined', 'revoked')", name="status"),
+        Index("ix_invitation_workspace_status", "workspace_id", "status"),
+        Index("ix_invitation_email_status", "email", "status"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
+    )
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class PasswordLink(UUIDAuditBase):
+    """A one-time link to set a password: an admin's reset for a member, or the first password of an
+    owner `vigilo create-workspace` created. Stored hashed; using it ends the person's other sessions."""
+
+    __tablename__ = "password_link"
+    __table_args__ = (Index("ix_password_link_user", "user_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
+    )
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

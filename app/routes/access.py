@@ -7,6 +7,7 @@ accident).
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -21,8 +22,17 @@ from app.domain.roles import Role
 from app.services.accounts import get_user
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import access_for
+from app.sessions import REFRESHED, rotate_session
 
 SESSION_USER_KEY = "uid"
+LOGIN_AT_KEY = "login_at"  # when this session logged in: a password reset ends the sessions before it
+
+
+def log_in(request: Request[Any, Any, Any], user: UserProfile) -> None:
+    """Start a fresh session (a new id, so one planted before login is worthless) for `user`."""
+    rotate_session(request)
+    now = time.time()
+    request.set_session({SESSION_USER_KEY: str(user.id), REFRESHED: now, LOGIN_AT_KEY: now})
 
 
 class LoginRequired(Exception):
@@ -45,7 +55,8 @@ async def session_user(request: Request[Any, Any, Any], db_session: AsyncSession
         user = await get_user(db_session, uuid.UUID(str(raw)))
     except ValueError:
         user = None
-    if user is None:
+    valid_after = user.sessions_valid_after if user is not None else None
+    if user is None or (valid_after and float(request.session.get(LOGIN_AT_KEY, 0)) < valid_after.timestamp()):
         request.clear_session()
         raise LoginRequired
     return user

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.routes.access import SESSION_USER_KEY, LoginRequired, session_user
+from app.routes.access import LoginRequired, log_in, session_user
 from app.routes.forms import Form
 from app.services.accounts import BadCredentials, LoginThrottled, authenticate
 from app.services.memberships import workspaces_of
-from app.sessions import REFRESHED, rotate_session
+from app.services.onboarding import invitations_for, needs_setup
 
 
 def _safe_next(raw: str | None) -> str:
@@ -26,10 +25,14 @@ def _safe_next(raw: str | None) -> str:
 
 @get("/", name="root")
 async def root(request: Request[Any, Any, Any], db_session: AsyncSession) -> Redirect:
+    if await needs_setup(db_session):
+        return Redirect("/setup", status_code=303)  # the first run: nobody has an account yet
     try:
         user = await session_user(request, db_session)
     except LoginRequired:
         return Redirect("/login", status_code=303)
+    if await invitations_for(db_session, user.email, datetime.datetime.now(datetime.UTC)):
+        return Redirect("/invitations", status_code=303)
     workspaces = await workspaces_of(db_session, user.id)
     return Redirect(f"/ws/{workspaces[0].slug}/" if workspaces else "/login?error=no-workspace")
 
@@ -66,8 +69,7 @@ async def login_submit(request: Request[Any, Any, Any], db_session: AsyncSession
             context={**context, "error": "That email and password do not match an account."},
             status_code=401,
         )
-    rotate_session(request)
-    request.set_session({SESSION_USER_KEY: str(user.id), REFRESHED: time.time()})
+    log_in(request, user)
     return Redirect(target, status_code=303)
 
 

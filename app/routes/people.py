@@ -13,13 +13,18 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
-from app.routes.access import provide_access
+from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
 from app.services.contact_points import admin_clear_contacts
-from app.services.errors import FieldError, Forbidden, NotFound
+from app.services.errors import Conflict, FieldError, Forbidden, NotFound
 from app.services.identity import WorkspaceAccess
-from app.services.memberships import add_member, change_member, list_memberships
+from app.services.memberships import change_member, list_memberships
+from app.services.onboarding import invite, issue_reset_link, pending_invitations, revoke_invitation
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 class PeoplePages(Controller):
@@ -35,8 +40,11 @@ class PeoplePages(Controller):
         form: dict[str, str] | None = None,
         notice: str | None = None,
         status_code: int = 200,
+        link: tuple[str, str] | None = None,
     ) -> Template:
         members = await list_memberships(db_session, access.workspace.id)
+        can_manage = access.allows(Role.ADMIN)
+        invitations = await pending_invitations(db_session, access.workspace.id, _now()) if can_manage else []
         return Template(
             "people/index.html",
             context={
@@ -47,7 +55,9 @@ class PeoplePages(Controller):
                 "errors": errors or {},
                 "form": form or {},
                 "notice": notice,
-                "can_manage": access.allows(Role.ADMIN),
+                "can_manage": can_manage,
+                "invitations": invitations,
+                "link": link,  # (what it is for, the one-time URL): shown this once
                 "is_owner": access.role is Role.OWNER,
             },
             status_code=status_code,
@@ -57,25 +67,53 @@ class PeoplePages(Controller):
     async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
         return await self._render(db_session, access)
 
-    @post("/", name="people_add", opt={"role": Role.ADMIN}, status_code=303)
-    async def add(
+    @post("/", name="people_invite", opt={"role": Role.ADMIN}, status_code=200)
+    async def invite(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
-    ) -> Template | Redirect:
-        form = {k: field(data, k) for k in ("email", "display_name", "role")}
+    ) -> Template:
+        """Invite an email with a role. The answer is the same whether or not the email has an account;
+        the one-time link is shown to the inviting admin this once."""
+        form = {k: field(data, k) for k in ("email", "role")}
         try:
-            membership = await add_member(
-                db_session,
-                access,
-                form["email"],
-                form["display_name"],
-                form["role"] or "member",
-                field(data, "password") or None,
-            )
+            token = await invite(db_session, access, form["email"], form["role"] or "member", _now())
         except FieldError as exc:
             return await self._render(db_session, access, errors=exc.errors, form=form, status_code=422)
         except Forbidden as exc:
             return await self._render(db_session, access, errors={"role": str(exc)}, form=form, status_code=403)
-        return back_to(request, f"/ws/{access.workspace.slug}/people/", notice=f"Added {membership.user.email}")
+        url = f"{settings_of(request).public_url}/invite/{token}"
+        what = f"Invited {form['email'].strip().lower()} as {form['role'] or 'member'}. Send them this one-time link (valid 7 days)"
+        return await self._render(db_session, access, link=(what, url))
+
+    @post(
+        "/invitations/{invitation_id:str}/revoke", name="invitation_revoke", opt={"role": Role.ADMIN}, status_code=303
+    )
+    async def revoke(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, invitation_id: str
+    ) -> Redirect:
+        back = f"/ws/{access.workspace.slug}/people/"
+        try:
+            invitation = await revoke_invitation(db_session, access, invitation_id, _now())
+        except NotFound:
+            raise NotFoundException("No such invitation.") from None
+        except Conflict as exc:
+            return back_to(request, back, error=str(exc))
+        return back_to(
+            request, back, notice=f"Withdrew the invitation of {invitation.email}; its link no longer works."
+        )
+
+    @post("/{membership_id:str}/reset-link", name="people_reset_link", opt={"role": Role.ADMIN}, status_code=200)
+    async def reset_link(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
+    ) -> Template:
+        try:
+            user, token = await issue_reset_link(db_session, access, membership_id, _now())
+        except NotFound:
+            raise NotFoundException("No such member.") from None
+        except Forbidden as exc:
+            return await self._render(db_session, access, errors={f"member-{membership_id}": str(exc)}, status_code=403)
+        url = f"{settings_of(request).public_url}/password/{token}"
+        what = f"A one-time link for {user.display_name} to set a new password (valid 2 days; it ends their other sessions)"
+        return await self._render(db_session, access, link=(what, url))
 
     @post(
         "/{membership_id:str}/clear-contacts", name="people_clear_contacts", opt={"role": Role.ADMIN}, status_code=303

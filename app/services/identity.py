@@ -20,6 +20,7 @@ class UserRef:
     phone_verified: bool = False
     slack_verified: bool = False
     contact_notice: str | None = None
+    is_installation_admin: bool = False
 
     @property
     def pageable(self) -> bool:
@@ -38,6 +39,7 @@ class UserRef:
             user.paging_phone is not None,
             user.paging_slack_id is not None,
             user.contact_notice,
+            user.is_installation_admin,
         )
 
 

@@ -15,9 +15,7 @@ from app.domain.roles import (
     MembershipView,
     Role,
     check_membership_change,
-    check_new_membership,
 )
-from app.services.accounts import add_user
 from app.services.errors import FieldError, Forbidden, NotFound
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.schedules import rotate_after_membership_change
@@ -66,42 +64,6 @@ def parse_role(raw: str) -> Role:
         raise FieldError.one("role", "Choose viewer, member, admin or owner.") from None
 
 
-async def add_member(
-    db: AsyncSession,
-    access: WorkspaceAccess,
-    email: str,
-    display_name: str,
-    role_raw: str,
-    password: str | None = None,
-) -> Membership:
-    """Add a person (creating their account when new) with `role`; FieldError/Forbidden otherwise."""
-    role = parse_role(role_raw)
-    try:
-        check_new_membership(access.role, role)
-    except MembershipRefused as exc:
-        raise Forbidden(str(exc)) from None
-    async with writing(db):
-        return await _add_member(db, access, email, display_name, role, password)
-
-
-async def _add_member(
-    db: AsyncSession, access: WorkspaceAccess, email: str, display_name: str, role: Role, password: str | None
-) -> Membership:
-    user = await db.scalar(select(UserProfile).where(UserProfile.email == email.strip().lower()))
-    if user is None:
-        user = await add_user(db, email, display_name or email.split("@", maxsplit=1)[0], password=password or None)
-    existing = await db.scalar(
-        select(Membership).where(Membership.workspace_id == access.workspace.id, Membership.user_id == user.id)
-    )
-    if existing is not None:
-        raise FieldError.one("email", f"{user.email} is already in this workspace; change their role below.")
-    membership = Membership(workspace_id=access.workspace.id, user_id=user.id, role=role.value, is_active=True)
-    db.add(membership)
-    await db.flush()
-    await db.refresh(membership)
-    return membership
-
-
 async def change_member(
     db: AsyncSession,
     access: WorkspaceAccess,
@@ -147,16 +109,6 @@ async def _change_member(
     membership.role = role.value
     membership.is_active = is_active
     return membership
-
-
-async def create_workspace(db: AsyncSession, slug: str, name: str, owner: UserProfile) -> Workspace:
-    """A new workspace with `owner` as its first owner."""
-    async with writing(db):
-        workspace = Workspace(slug=slug, name=name)
-        db.add(workspace)
-        await db.flush()
-        db.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.OWNER.value, is_active=True))
-    return workspace
 
 
 async def slot_holders(db: AsyncSession, workspace_id: uuid.UUID) -> list[UserProfile]:

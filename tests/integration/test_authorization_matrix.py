@@ -35,12 +35,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Environment, Settings
-from app.db.models import ApiToken, Membership, OnCallSchedule, OnCallSlot
+from app.db.models import ApiToken, Invitation, Membership, OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.roles import Role
 from app.main import STATIC_DIR, create_app
 from app.services import accounts
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
+from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
 from app.services.schedules import create_schedule
 from app.services.tokens import issue_token, revoke_token
@@ -69,6 +70,10 @@ class Rule:
     admins_bypass: bool = True
     # …and otherwise this is the answer.
     refused: int = 403
+    # Outside any workspace: anyone signed in (by the session) is let in…
+    signed_in: bool = False
+    # …or only the installation's administrators (acme's owner is one here; everyone else gets 403).
+    installation_admin: bool = False
 
 
 PUBLIC = Rule("public")
@@ -87,6 +92,11 @@ SLACK_SIGNED = Rule("slack-signature", fixed=401)
 TWILIO_SIGNED = Rule("twilio-signature", fixed=403)
 # Litestar's catch-all under /schema answers 404 for any path it does not render.
 SCHEMA_NOT_FOUND = Rule("schema-not-found", fixed=404)
+# The first-run page is gone once anyone has an account; one-time links unknown to us are 404.
+SET_UP = Rule("set-up-already", fixed=404)
+UNKNOWN_LINK = Rule("unknown-one-time-link", fixed=404)
+SIGNED_IN = Rule("signed-in", signed_in=True)
+INSTALLATION_ADMIN = Rule("installation-admin", signed_in=True, installation_admin=True)
 
 
 @dataclass(frozen=True)
@@ -137,12 +147,24 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/schema/{path}"): Row(SCHEMA_NOT_FOUND),
     ("POST", "/integrations/slack/events"): Row(SLACK_SIGNED, body={}),
     ("POST", "/integrations/twilio_sms"): Row(TWILIO_SIGNED, body={}),
+    ("GET", "/setup"): Row(SET_UP),
+    ("POST", "/setup"): Row(SET_UP, body={}),
+    ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
+    ("POST", "/invite/{token}"): Row(UNKNOWN_LINK, body={}),
+    ("GET", "/password/{token}"): Row(UNKNOWN_LINK),
+    ("POST", "/password/{token}"): Row(UNKNOWN_LINK, body={"password": "long enough password"}),
+    ("GET", "/invitations"): Row(SIGNED_IN),
+    ("POST", "/invitations/{invitation_id}/{answer}"): Row(SIGNED_IN, body={}),
+    ("GET", "/workspaces"): Row(INSTALLATION_ADMIN),
+    ("POST", "/workspaces"): Row(INSTALLATION_ADMIN, body={}),
     # -------- pages
     ("GET", WS): Row(VIEWER),
     ("GET", WS + "/people"): Row(VIEWER),
     ("POST", WS + "/people"): Row(ADMIN, body={}),
     ("POST", WS + "/people/{membership_id}"): Row(ADMIN, body={"role": "viewer", "is_active": "on"}),
     ("POST", WS + "/people/{membership_id}/clear-contacts"): Row(ADMIN, body={}),
+    ("POST", WS + "/people/{membership_id}/reset-link"): Row(ADMIN, body={}),
+    ("POST", WS + "/people/invitations/{invitation_id}/revoke"): Row(ADMIN, "invitation", body={}),
     ("GET", WS + "/profile"): Row(VIEWER),
     ("POST", WS + "/profile"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/contact/{kind}/send"): Row(VIEWER, body={}),
@@ -320,6 +342,12 @@ def expected_status(rule: Rule, path: str, caller: Caller) -> int | None:
     """The status `caller` must get from a route following `rule`; None when it must be let through."""
     if rule.fixed is not None:
         return rule.fixed
+    if rule.signed_in:
+        if caller.session is None:
+            return 303  # to /login?next=…
+        if rule.installation_admin and caller.session != OWNER_P:
+            return 403
+        return None
     if rule.role is None:
         return None
     if path.startswith("/api/"):
@@ -397,6 +425,9 @@ class World:
         return slot
 
     async def setup(self) -> None:
+        owner = await self.db.get_one(UserProfile, self.acme["owner"].id)
+        owner.is_installation_admin = True  # the Workspaces page lets them in, and nobody else
+        await self.db.commit()
         main = await self.new_schedule("member")
         admin_ops = await self.new_schedule("ann")
         dora = await self.db.scalar(select(Membership.id).where(Membership.user_id == self.acme["dora"].id))
@@ -410,6 +441,9 @@ class World:
             "their_slot": str((await self.future_slot(main.id, "ann")).id),
             "decision": "accept",
             "kind": "phone",
+            "token": "no-such-one-time-token",
+            "invitation_id": "00000000-0000-4000-8000-000000000000",  # nobody's: answered with a notice
+            "answer": "accept",
             "file_path": STATIC_FILE,
             "path": "no-such-schema-file",
             "probe_email": self.acme["dora"].email,
@@ -471,6 +505,13 @@ class World:
             self.settings.public_url,
         )
         return {"incident_id": str(incident.id)}
+
+    async def make_invitation(self, _holder: str) -> dict[str, str]:
+        self.made += 1
+        await invite(self.db, self.access("owner"), f"invited{self.made}@acme.test", "member", _now())
+        found = await self.db.scalar(select(Invitation.id).where(Invitation.email == f"invited{self.made}@acme.test"))
+        await self.db.commit()
+        return {"invitation_id": str(found)}
 
     async def make_token(self, holder: str) -> dict[str, str]:
         token = await issue_token(self.db, self.acme.workspace.id, self.acme[holder].id, "to revoke")
