@@ -111,6 +111,7 @@ async def _seed(db: AsyncSession, password_hash: str, now: datetime.datetime) ->
             )
             db.add(user)
         user.password_hash = password_hash
+        user.is_installation_admin = person.role is Role.OWNER  # the demo's owner sees the Workspaces page
         await db.flush()
         membership = await db.scalar(
             select(Membership).where(Membership.workspace_id == workspace.id, Membership.user_id == user.id)
