@@ -110,9 +110,7 @@ def _mark_existing_verified() -> None:
             )
         ]
         bind.execute(
-            users.update()
-            .where(value.is_not(None), value.not_in(shared) if shared else sa.true())
-            .values({flag: now})
+            users.update().where(value.is_not(None), value.not_in(shared) if shared else sa.true()).values({flag: now})
         )
         for shared_value in shared:
             people = bind.execute(sa.select(users.c.id, users.c.contact_notice).where(value == shared_value)).all()
