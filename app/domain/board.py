@@ -21,6 +21,8 @@ class BoardSchedule:
     name: str
     is_active: bool
     backup_id: uuid.UUID | None
+    starts_at: datetime.datetime | None = None  # the rotation's start (a schedule may start later)
+    first_holder: uuid.UUID | None = None  # who holds its first slot, for one that has not started
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ class ScheduleStatus:
     schedule: BoardSchedule
     current: BoardSlot | None
     next_handoff: Handoff | None
-    problem: str | None  # "inactive", "gap" or "ran_out": why nobody is paged; None when all is well
-    gap_until: datetime.datetime | None  # for a gap: when the next slot starts
+    # "inactive", "not_started", "gap" or "ran_out": why nobody is paged; None when all is well
+    problem: str | None
+    gap_until: datetime.datetime | None  # for a gap or a schedule not started yet: when the next slot starts
 
     @property
     def fix(self) -> str | None:
@@ -131,6 +134,8 @@ def _problem(
         return "inactive", None
     if current is not None:
         return None, None
+    if schedule.starts_at is not None and now < schedule.starts_at:
+        return "not_started", schedule.starts_at  # nothing has run out: it has not begun
     later = [s for s in slots if s.start > now]
     if later:
         return "gap", later[0].start

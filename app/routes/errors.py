@@ -91,11 +91,17 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
 
 
 def _page(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
-    return Template(
-        template_name="error.html",
-        context={"status": status, "title": _TITLES.get(status, "Error"), "message": message},
-        status_code=status,
-    )
+    # An htmx request (a dialog, an inline button) gets the message alone, swapped where it aimed;
+    # base.html's htmx-config swaps 4xx answers so the person sees why.
+    fragment = request.headers.get("hx-request") == "true"
+    context = {
+        "status": status,
+        "title": _TITLES.get(status, "Error"),
+        "message": message,
+        "fragment": fragment,
+        "as_dialog": request.headers.get("hx-target") == "dialog",  # aimed at the dialog container
+    }
+    return Template(template_name="error.html", context=context, status_code=status)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

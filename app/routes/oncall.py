@@ -28,7 +28,7 @@ from app.services.board import load_board
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
-from app.services.overrides import swap_choices, swaps_for
+from app.services.overrides import holds_time, swap_choices, swaps_for
 from app.services.schedules import (
     create_schedule,
     current_slot_start,
@@ -266,6 +266,9 @@ class OnCallPages(Controller):
             "now": now,
             "is_admin": access.allows(Role.ADMIN),
             "can_edit": access.allows(Role.MEMBER),
+            # Hand off only for those with time to give (admins: anyone's).
+            "can_hand_off": access.allows(Role.ADMIN)
+            or (access.allows(Role.MEMBER) and await holds_time(db_session, schedule.id, access.user.id, now)),
             "current_start": (await current_slot_start(db_session, schedule.id, now)).astimezone(zone),
             "weekdays": WEEKDAYS,
         }

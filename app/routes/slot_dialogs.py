@@ -254,5 +254,7 @@ class SlotDialogs(Controller):
         try:
             await decide_swap(db_session, access, swap_id, decision == "accept", _now())
         except Conflict as exc:
+            if request.htmx:
+                raise  # the dialog shows the message (app/routes/errors.py answers htmx with a fragment)
             return back_to(request, back, error=str(exc))
         return _saved(request, back.rstrip("/"), "Swap accepted" if decision == "accept" else "Swap declined")

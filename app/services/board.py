@@ -30,7 +30,11 @@ async def load_board(
     schedules = (
         await db.execute(
             select(
-                OnCallSchedule.id, OnCallSchedule.name, OnCallSchedule.is_active, OnCallSchedule.escalation_to_id
+                OnCallSchedule.id,
+                OnCallSchedule.name,
+                OnCallSchedule.is_active,
+                OnCallSchedule.escalation_to_id,
+                OnCallSchedule.rotation_start,
             ).where(OnCallSchedule.workspace_id == workspace_id)
         )
     ).all()
@@ -54,13 +58,27 @@ async def load_board(
         if ids
         else []
     )
+    first_holders: dict[uuid.UUID, uuid.UUID] = {}
+    for schedule in (s for s in schedules if s.rotation_start > now):  # not started yet: who comes first
+        holder = await db.scalar(
+            select(OnCallSlot.user_id)
+            .where(OnCallSlot.schedule_id == schedule.id)
+            .order_by(OnCallSlot.start_time)
+            .limit(1)
+        )
+        if holder is not None:
+            first_holders[schedule.id] = holder
     board = build_board(
-        [BoardSchedule(s.id, s.name, s.is_active, s.escalation_to_id) for s in schedules],
+        [
+            BoardSchedule(s.id, s.name, s.is_active, s.escalation_to_id, s.rotation_start, first_holders.get(s.id))
+            for s in schedules
+        ],
         [BoardSlot(*row) for row in slot_rows],
         now,
         viewer_id,
     )
     wanted = {s.user_id for s in slot_rows} | {s.escalation_to_id for s in schedules if s.escalation_to_id}
+    wanted |= set(first_holders.values())
     people: dict[uuid.UUID, UserProfile] = {}
     if wanted:
         people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(wanted)))}

@@ -59,6 +59,17 @@ def _refused(exc: EditRefused) -> Exception:
     return FieldError.one(exc.field, exc.message)
 
 
+async def holds_time(db: AsyncSession, schedule_id: uuid.UUID, user_id: uuid.UUID, now: datetime.datetime) -> bool:
+    """Whether the person holds any slot of the schedule that has not ended (so they have time to
+    hand off or edit)."""
+    found = await db.scalar(
+        select(OnCallSlot.id)
+        .where(OnCallSlot.schedule_id == schedule_id, OnCallSlot.user_id == user_id, OnCallSlot.end_time > now)
+        .limit(1)
+    )
+    return found is not None
+
+
 async def slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: uuid.UUID | str) -> OnCallSlot:
     parsed = parse_id(slot_id, "slot")
     row = (
@@ -74,6 +85,8 @@ async def slot_in_workspace(db: AsyncSession, workspace_id: uuid.UUID, slot_id: 
 
 
 async def _eligible_user(db: AsyncSession, workspace_id: uuid.UUID, email: str, field: str) -> uuid.UUID:
+    if not email.strip():
+        raise FieldError.one(field, "Pick who takes over.")
     user_id = await db.scalar(
         select(UserProfile.id)
         .join(Membership, Membership.user_id == UserProfile.id)

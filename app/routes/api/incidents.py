@@ -21,7 +21,7 @@ from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
 
 
-class IncidentCreate(msgspec.Struct, kw_only=True):
+class IncidentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Text
     severity: Text
     schedule_id: Text

@@ -38,6 +38,7 @@ from app.services.schedules import (
     oncall_at,
     oncall_for_all,
     regenerate_schedule,
+    set_active,
     slots_between,
     update_schedule,
 )
@@ -48,7 +49,7 @@ MAX_WINDOW = datetime.timedelta(days=366)
 UNSET = msgspec.UNSET
 
 
-class ScheduleCreate(msgspec.Struct, kw_only=True):
+class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Text
     rotation: Literal["daily", "weekly", "custom"]
     timezone: Text
@@ -60,9 +61,10 @@ class ScheduleCreate(msgspec.Struct, kw_only=True):
     starts_at: Text | None = None
     escalation_to: Text | None = None
     escalation_delay_minutes: int = 15
+    is_active: bool = True
 
 
-class SchedulePatch(msgspec.Struct, kw_only=True):
+class SchedulePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Text | msgspec.UnsetType = UNSET
     rotation: Literal["daily", "weekly", "custom"] | msgspec.UnsetType = UNSET
     timezone: Text | msgspec.UnsetType = UNSET
@@ -73,9 +75,10 @@ class SchedulePatch(msgspec.Struct, kw_only=True):
     shift_days: int | msgspec.UnsetType | None = UNSET
     escalation_to: Text | msgspec.UnsetType | None = UNSET
     escalation_delay_minutes: int | msgspec.UnsetType = UNSET
+    is_active: bool | msgspec.UnsetType = UNSET
 
 
-class RegenerateBody(msgspec.Struct, kw_only=True):
+class RegenerateBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     from_: Text | None = msgspec.field(default=None, name="from")
 
 
@@ -109,7 +112,11 @@ class SchedulesApi(Controller):
         summary="Create a schedule and its slots",
     )
     async def create(self, db_session: AsyncSession, access: WorkspaceAccess, data: ScheduleCreate) -> ScheduleOut:
-        schedule = await create_schedule(db_session, access.workspace.id, msgspec.structs.asdict(data), _now())
+        body = msgspec.structs.asdict(data)
+        active = body.pop("is_active")
+        schedule = await create_schedule(db_session, access.workspace.id, body, _now())
+        if not active:  # made, then put aside: the same as the page's Deactivate
+            schedule = await set_active(db_session, access.workspace.id, schedule.id, False, _now())
         return schedule_view(await describe(db_session, schedule))
 
     @get("/schedules", opt=READ, responses=READ_PROBLEMS, summary="Schedules of the workspace")
@@ -131,7 +138,13 @@ class SchedulesApi(Controller):
     async def change(
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: SchedulePatch
     ) -> ScheduleOut:
-        schedule = await update_schedule(db_session, access.workspace.id, schedule_id, _given(data), _now())
+        changes = _given(data)
+        active = changes.pop("is_active", None)
+        schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
+        if changes:
+            schedule = await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now())
+        if active is not None and active != schedule.is_active:
+            schedule = await set_active(db_session, access.workspace.id, schedule.id, active, _now())
         return schedule_view(await describe(db_session, schedule))
 
     @delete(

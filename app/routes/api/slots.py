@@ -23,13 +23,13 @@ from app.services.overrides import edit_slot, hand_off, remove_override, slot_in
 EDIT = {"role": Role.MEMBER}
 
 
-class SlotPatch(msgspec.Struct, kw_only=True):
+class SlotPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     user: Text | msgspec.UnsetType = msgspec.UNSET
     start: Text | msgspec.UnsetType = msgspec.UNSET
     end: Text | msgspec.UnsetType = msgspec.UNSET
 
 
-class HandoffBody(msgspec.Struct, kw_only=True):
+class HandoffBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     to: Text
     at: Text | None = None
 
