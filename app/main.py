@@ -60,7 +60,7 @@ from app.routes.profile import ProfilePages
 from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
-from app.routes.webhooks import slack_events, twilio_sms
+from app.routes.webhooks import slack_events, twilio_sms, twilio_status
 from app.routes.workspace import WorkspacePages
 from app.sessions import RotatingSessionBackend
 from app.tasks import broker as task_broker
@@ -73,7 +73,12 @@ SESSION_MAX_AGE = 14 * 24 * 3600
 # cookie never authenticates it) and the signed webhooks. Litestar searches these patterns anywhere in
 # the path, so each is anchored: a page of a workspace slugged "api" or "integrations", or the
 # Integrations settings page, stays protected.
-CSRF_EXEMPT = [r"^/api/v1/", r"^/integrations/slack/events$", r"^/integrations/twilio_sms/?$"]
+CSRF_EXEMPT = [
+    r"^/api/v1/",
+    r"^/integrations/slack/events$",
+    r"^/integrations/twilio_sms/?$",
+    r"^/integrations/twilio_status/?$",
+]
 
 
 @get("/healthz", name="healthz", opt={"public": True}, include_in_schema=False)
@@ -167,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     password_set,
                     slack_events,
                     twilio_sms,
+                    twilio_status,
                     WorkspacePages,
                     PeoplePages,
                     OnCallPages,

@@ -22,7 +22,7 @@ def test_declare_from_the_web_and_see_the_page_in_the_timeline(page: Page, live_
     timeline = page.locator("ol.timeline")
     expect(timeline).to_contain_text("declared INC-")
     expect(timeline.locator("li[data-kind=paged]")).to_contain_text(
-        re.compile(r"Paged .+ \((primary|backup)\) by Slack and SMS")
+        re.compile(r"Paging .+ \((primary|backup)\) by Slack and SMS")
     )
     expect(page.locator("ul.pages li").first).to_contain_text("pending")
     page.get_by_role("button", name="Resolve").click()

@@ -330,6 +330,10 @@ class DeliveryLog(UUIDBase):
     summary: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retry_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # The provider's id of what it accepted (Twilio's MessageSid) and what it later said became of it
+    # (Twilio's status callback: sent, delivered, undelivered, failed).
+    provider_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class PeriodicLease(UUIDBase):

@@ -67,7 +67,7 @@ def plan_trigger(
     usable_backup = backup if backup is not None and backup.eligible and backup.reachable else None
     if primary is not None and primary.reachable:
         deadline = now + delay
-        timeline.append(("paged", f"Paged {primary.name} (primary) by {channels(primary)}."))
+        timeline.append(("paged", f"Paging {primary.name} (primary) by {channels(primary)}."))
         if usable_backup is not None and usable_backup.id != primary.id:
             timeline.append(
                 ("escalation_scheduled", f"Escalates to {usable_backup.name} unless acknowledged by the deadline.")
@@ -85,7 +85,7 @@ def plan_trigger(
     elif no_primary_reason:
         timeline.append(("no_primary", f"No primary: {no_primary_reason}. Paging the backup at once."))
     if usable_backup is not None:
-        timeline.append(("paged", f"Paged {usable_backup.name} (backup) by {channels(usable_backup)}."))
+        timeline.append(("paged", f"Paging {usable_backup.name} (backup) by {channels(usable_backup)}."))
         return TriggerPlan((PageOrder(usable_backup, 1, now + delay),), tuple(timeline), nobody=False)
     why = (
         "no backup is set"

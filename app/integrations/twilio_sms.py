@@ -13,6 +13,7 @@ from app.config import Settings
 from app.integrations.slack import Outcome, SendResult, retry_after_seconds
 
 DEFAULT_RETRY_AFTER_SECONDS = 5.0
+STATUS_PATH = "/integrations/twilio_status/"
 
 
 class _RetryAfterClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
@@ -36,6 +37,8 @@ class SmsAdapter:
             settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number
         )
         self._from = settings.twilio_from_number or ""
+        # Twilio posts what became of each message here (signed; app/routes/webhooks.py).
+        self._status_callback = settings.public_url + STATUS_PATH
         self._http = _RetryAfterClient(timeout=settings.send_timeout_seconds)
         self._client = Client(
             settings.twilio_account_sid or "AC-unset", settings.twilio_auth_token or "unset", http_client=self._http
@@ -47,7 +50,9 @@ class SmsAdapter:
         if not self.configured:
             return SendResult(Outcome.PERMANENT, "Twilio is not configured (VIGILO_TWILIO_* settings are unset)")
         try:
-            message = self._client.messages.create(to=to, from_=self._from, body=body)
+            message = self._client.messages.create(
+                to=to, from_=self._from, body=body, status_callback=self._status_callback
+            )
         except TwilioRestException as exc:
             if exc.status == 429:
                 wait = self._http.retry_after or DEFAULT_RETRY_AFTER_SECONDS

@@ -14,6 +14,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.domain.acks import Source
 from app.domain.paging import Severity
 from app.domain.roles import Role
@@ -36,12 +37,25 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def paging_gaps(settings: Settings, slack_channel: str | None) -> list[str]:
+    """What this installation cannot do when it pages, said before someone declares."""
+    gaps = []
+    if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number):
+        gaps.append("Twilio is not configured, so nobody gets an SMS (VIGILO_TWILIO_* settings)")
+    if not settings.slack_bot_token:
+        gaps.append("Slack is not configured, so nobody is paged in Slack (VIGILO_SLACK_BOT_TOKEN)")
+    elif not slack_channel:
+        gaps.append("this workspace has no Slack incident channel (Settings → Integrations)")
+    return gaps
+
+
 class IncidentPages(Controller):
     path = "/ws/{slug:str}/incidents"
     dependencies = {"access": Provide(provide_access)}
 
     async def _list(
         self,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         access: WorkspaceAccess,
         form: dict[str, str] | None = None,
@@ -59,14 +73,17 @@ class IncidentPages(Controller):
                 "form": form or {"severity": "SEV2"},
                 "errors": errors or {},
                 "can_declare": access.allows(Role.MEMBER),
+                "paging_gaps": paging_gaps(settings_of(request), access.workspace.slack_channel_id),
                 "zone": ZoneInfo(access.user.time_zone),
             },
             status_code=status_code,
         )
 
     @get("/", name="incidents", opt=VIEWER)
-    async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
-        return await self._list(db_session, access)
+    async def index(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess
+    ) -> Template:
+        return await self._list(request, db_session, access)
 
     @post("/", name="incident_declare", opt=MEMBER, status_code=303)
     async def declare(
@@ -86,7 +103,7 @@ class IncidentPages(Controller):
                 settings.public_url,
             )
         except FieldError as exc:
-            return await self._list(db_session, access, form, exc.errors, status_code=422)
+            return await self._list(request, db_session, access, form, exc.errors, status_code=422)
         return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}", status_code=303)
 
     @get("/{incident_id:str}", name="incident", opt=VIEWER)

@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app.integrations.twilio_sms import STATUS_PATH
 from app.routes.access import settings_of
 from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
 from app.services import jobs
+from app.services.deliveries import record_provider_status
 from app.services.inbound import handle_sms, record_inbound, record_rejected, sms_summary
 
 logger = logging.getLogger(__name__)
@@ -94,3 +96,22 @@ async def twilio_sms(request: Request[Any, Any, Any], db_session: AsyncSession) 
     reply = MessagingResponse()
     reply.message(text)
     return Response(str(reply), media_type=MediaType.XML, status_code=200)
+
+
+@post(STATUS_PATH, name="twilio_status", opt={"public": True}, request_max_body_size=MAX_BODY)
+async def twilio_status(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    """Twilio's status callback for an SMS we sent: verified like the inbound SMS, then recorded."""
+    settings = settings_of(request)
+    raw = await request.body()
+    params = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    token = settings.twilio_auth_token
+    signature = request.headers.get("x-twilio-signature", "")
+    if not token or not RequestValidator(token).validate(settings.public_url + STATUS_PATH, params, signature):
+        await record_rejected(db_session, "sms_status", "bad X-Twilio-Signature", _now())
+        return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
+    known = await record_provider_status(
+        db_session, params.get("MessageSid", ""), params.get("MessageStatus", ""), params.get("ErrorCode", ""), _now()
+    )
+    if not known:  # 200 all the same: an unknown SID is not worth Twilio's retries
+        logger.info("Twilio status for an SMS we do not know: %s", params.get("MessageSid", "")[:64])
+    return Response("", status_code=200, media_type=MediaType.TEXT)

@@ -28,6 +28,9 @@ from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
 
 MAX_ATTEMPTS = 5
+# What a provider's "yes" means: Twilio accepted an SMS (delivery comes later, by its callback);
+# Slack shows a post at once.
+ACCEPTED = {"sms": "accepted by Twilio", "slack_post": "posted", "slack": "posted"}
 MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
 GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
 RECORD_TRIES = 10  # a send's outcome (and a post's ts) is written until it sticks: ~10 s of cut connections
@@ -151,8 +154,12 @@ async def _record(
         what = describe(row)
         if result.outcome is Outcome.SENT:
             row.status = "sent"
-            if row.attempts > 1:
-                _note(db, row, "delivery_sent", f"{what} sent on attempt {row.attempts}.", now)
+            if row.channel == "sms" and result.ts:
+                row.provider_id = result.ts[:64]  # Twilio's MessageSid: its status callback finds the row
+            accepted = ACCEPTED.get(row.channel, "sent")
+            attempt = f" on attempt {row.attempts}" if row.attempts > 1 else ""
+            if row.channel != "slack_reaction":
+                _note(db, row, "delivery_sent", f"{what} {accepted}{attempt}.", now)
             # The post and its ts are one fact: stored with the "sent" that records the post.
             reactions = await _remember_post(db, row, result, now)
             return Attempt(done=True, result=result, outgoing=outgoing, follow_up=reactions)
@@ -295,3 +302,32 @@ async def recent_deliveries(db: AsyncSession, workspace_id: uuid.UUID, limit: in
         select(DeliveryLog).where(DeliveryLog.workspace_id == workspace_id).order_by(DeliveryLog.at.desc()).limit(limit)
     )
     return list(rows)
+
+
+async def record_provider_status(
+    db: AsyncSession, provider_id: str, provider_status: str, error_code: str, now: datetime.datetime
+) -> bool:
+    """Twilio's word on an SMS it accepted: delivered, undelivered or failed (each said once in the
+    incident's timeline). False when no row has that id."""
+    status = provider_status.strip().lower()
+    if status not in PROVIDER_FINAL and status not in {"queued", "sending", "sent", "accepted"}:
+        return False
+    async with writing(db):
+        row = await db.scalar(select(DeliveryLog).where(DeliveryLog.provider_id == provider_id[:64]).with_for_update())
+        if row is None:
+            return False
+        if row.provider_status in PROVIDER_FINAL or row.provider_status == status:
+            return True  # a retried or late callback: the final word stands, said once
+        row.provider_status = status
+        if status in PROVIDER_FINAL:
+            what = describe(row)
+            if status == "delivered":
+                _note(db, row, "delivery_delivered", f"{what} was delivered.", now)
+            else:
+                why = f" (Twilio error {error_code})" if error_code else ""
+                row.error = f"Twilio: {status}{why}"
+                _note(db, row, "delivery_undelivered", f"{what} was not delivered: Twilio says {status}{why}.", now)
+    return True
+
+
+PROVIDER_FINAL = frozenset({"delivered", "undelivered", "failed"})

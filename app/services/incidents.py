@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
+    DeliveryLog,
     Incident,
     IncidentResponder,
     Membership,
@@ -27,6 +28,7 @@ from app.db.models import (
 from app.db.transactions import lock_row, writing
 from app.domain import slack_text
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION, first_free_code
+from app.domain.delivery_states import CHANNEL_NAMES, DeliveryState, delivery_state, nobody_reached
 from app.domain.paging import (
     EscalationAction,
     EscalationDecision,
@@ -349,7 +351,7 @@ async def carry_out(
         deadline = now + datetime.timedelta(seconds=minutes * seconds_per_minute)
         new_page, deliveries = await _page_person(db, workspace, incident, backup, 1, deadline, None, now, public_url)
         wakeups.append(Wakeup(new_page.id, deadline))
-        paged = f"Paged {backup.name} by {channels(backup)}."
+        paged = f"Paging {backup.name} by {channels(backup)}."
         note_timeline(db, incident, "escalated", paged if noted else f"{decision.message} {paged}", now)
     elif decision.action is EscalationAction.NOBODY_ACKED:
         note_timeline(
@@ -422,6 +424,17 @@ class IncidentView:
     pages: list[tuple[Page, UserProfile | None]]
     responders: list[tuple[IncidentResponder, UserProfile]]
     timeline: list[TimelineEntry]
+    # Per page, each message sent for it: (channel name, its honest state).
+    deliveries: dict[uuid.UUID, list[tuple[str, DeliveryState]]] = field(default_factory=dict)
+
+    @property
+    def nobody_reached(self) -> bool:
+        """Pages were made and not one of their messages reached anyone."""
+        return nobody_reached([state for states in self.deliveries.values() for _, state in states])
+
+    @property
+    def unreached_reasons(self) -> list[str]:
+        return sorted({f"{name}: {state.label}" for states in self.deliveries.values() for name, state in states})
 
 
 async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentView:
@@ -449,7 +462,26 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
         )
     )
     schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
-    return IncidentView(incident, schedule, [(p, u) for p, u in pages], [(r, u) for r, u in responders], timeline)
+    page_ids = [page.id for page, _ in pages]
+    deliveries: dict[uuid.UUID, list[tuple[str, DeliveryState]]] = {page_id: [] for page_id in page_ids}
+    if page_ids:
+        rows = await db.scalars(
+            select(DeliveryLog)
+            .where(DeliveryLog.page_id.in_(page_ids), DeliveryLog.direction == "outbound")
+            .order_by(DeliveryLog.at)
+        )
+        for row in rows:
+            if row.page_id is not None:
+                state = delivery_state(row.channel, row.status, row.provider_status, row.error)
+                deliveries[row.page_id].append((CHANNEL_NAMES.get(row.channel, row.channel), state))
+    return IncidentView(
+        incident,
+        schedule,
+        [(p, u) for p, u in pages],
+        [(r, u) for r, u in responders],
+        timeline,
+        deliveries,
+    )
 
 
 async def list_incidents(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 100) -> list[Incident]:

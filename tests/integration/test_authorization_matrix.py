@@ -147,6 +147,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/schema/{path}"): Row(SCHEMA_NOT_FOUND),
     ("POST", "/integrations/slack/events"): Row(SLACK_SIGNED, body={}),
     ("POST", "/integrations/twilio_sms"): Row(TWILIO_SIGNED, body={}),
+    ("POST", "/integrations/twilio_status"): Row(TWILIO_SIGNED, body={}),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),

@@ -1,0 +1,54 @@
+"""What a person is told about one outbound message, from its delivery row: never more than is known.
+
+A provider's "yes" is only acceptance (Twilio queued the SMS); delivery is known from Twilio's status
+callback. A page reached nobody when none of its messages was accepted or delivered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Tone(StrEnum):
+    OK = "ok"
+    WAITING = "waiting"
+    BAD = "bad"
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    label: str  # "delivered", "accepted by Twilio", "waiting", "failed: …"
+    tone: Tone
+
+    @property
+    def reached(self) -> bool:
+        """Accepted or delivered: as far as we know, it reached the person or is on its way."""
+        return self.tone is Tone.OK
+
+
+CHANNEL_NAMES = {"sms": "SMS", "slack_post": "Slack", "slack": "Slack DM", "voice": "Call"}
+
+
+def delivery_state(channel: str, status: str, provider_status: str | None, error: str | None) -> DeliveryState:
+    """The honest state of one message."""
+    if status in {"pending", "sending", "retrying"}:
+        return DeliveryState("waiting" if status != "retrying" else "waiting to retry", Tone.WAITING)
+    if status == "sent":
+        if provider_status == "delivered":
+            return DeliveryState("delivered", Tone.OK)
+        if provider_status in {"undelivered", "failed"}:
+            return DeliveryState(f"not delivered ({error or provider_status})", Tone.BAD)
+        if channel == "sms":
+            return DeliveryState("accepted by Twilio", Tone.OK)
+        return DeliveryState("posted", Tone.OK)
+    if status == "unknown":
+        return DeliveryState("unknown: may not have arrived", Tone.BAD)
+    if status == "skipped":
+        return DeliveryState(f"not sent: {error or 'no address'}", Tone.BAD)
+    return DeliveryState(f"failed: {error or 'no reason given'}", Tone.BAD)
+
+
+def nobody_reached(states: list[DeliveryState]) -> bool:
+    """True when messages were tried and every one of them is known to have failed to reach anyone."""
+    return bool(states) and all(s.tone is Tone.BAD for s in states)
