@@ -49,6 +49,7 @@ MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_EN
 MAX_WEEKS = 8
 HANDOFF_PAGE = 50
 # One URL for the page; an HTMX request for one of its live parts gets just that partial.
+LIVE_PARTS = frozenset({"board", "highlight"})  # the on-call page's parts, or the schedule page's
 BOARD_FRAGMENTS = {
     "oncall-highlight": "oncall/_highlight.html",
     "oncall-rows": "oncall/_rows.html",
@@ -102,9 +103,12 @@ class OnCallPages(Controller):
         db_session: AsyncSession,
         access: WorkspaceAccess,
         handoffs: int = HANDOFF_PAGE,
+        live: str | None = None,
     ) -> Template:
         now = _now()
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
+        if request.htmx and live in LIVE_PARTS:
+            fragment = "oncall/_board_live.html"  # every live part at once, from one board
         page = await load_board(db_session, access.workspace.id, access.user.id, now)
         wants_swaps = fragment is None or fragment == BOARD_FRAGMENTS["oncall-swaps"]
         mine, theirs = (
@@ -125,6 +129,7 @@ class OnCallPages(Controller):
             "my_slots": mine,
             "their_slots": theirs,
             "can_swap": access.allows(Role.MEMBER),
+            "live_parts": live if live in LIVE_PARTS else "board",
         }
         return Template(fragment or "oncall/index.html", context=context)
 

@@ -24,6 +24,7 @@ from app.services.accounts import ProfileInput, get_user, update_profile
 from app.services.contact_points import confirm_code, pending_code, remove_contact, send_code
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
+from app.services.test_pages import last_test_page, send_test_page
 
 VIEWER = {"role": Role.VIEWER}
 
@@ -72,6 +73,7 @@ class ProfilePages(Controller):
             "user": user,
             "phone_code_to": await pending_code(db_session, user.id, ContactKind.PHONE, now),
             "slack_code_to": await pending_code(db_session, user.id, ContactKind.SLACK, now),
+            "test_page": await last_test_page(db_session, user.id),
         }
         return Template("profile/edit.html", context=context, status_code=status_code)
 
@@ -127,6 +129,19 @@ class ProfilePages(Controller):
         contact = _kind(kind)
         await remove_contact(db_session, access.user.id, contact, _now())
         return self._back(request, access, f"Removed your {contact.label}.")
+
+    @post("/test-page", name="profile_test_page", opt=VIEWER, status_code=303)
+    async def test_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess
+    ) -> Template | Redirect:
+        """Page yourself for a test: an SMS and a Slack DM that say so; their states show below."""
+        try:
+            await send_test_page(
+                db_session, access.workspace.id, access.workspace.name, access.user.id, access.user.display_name, _now()
+            )
+        except FieldError as exc:
+            return await self._render(db_session, access, errors=exc.errors, status_code=422)
+        return self._back(request, access, "Test page sent; its state shows under “Test page”.")
 
     @post("/slack-lookup", name="contact_slack_lookup", opt=VIEWER, status_code=200)
     async def slack_lookup(

@@ -172,6 +172,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/profile/contact/{kind}/verify"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/contact/{kind}/remove"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/slack-lookup"): Row(VIEWER, body={}),
+    ("POST", WS + "/profile/test-page"): Row(VIEWER, body={}),
     ("GET", WS + "/settings"): Row(VIEWER),
     ("GET", WS + "/settings/integrations"): Row(ADMIN),
     ("POST", WS + "/settings/integrations/slack-channel"): Row(ADMIN, body={"channel": "C0INCIDENT"}),
