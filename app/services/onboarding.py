@@ -124,7 +124,7 @@ async def set_up(db: AsyncSession, data: SetupInput, require_code: bool, now: da
             expected = installation.setup_code_hash or ""
             if not expected or not hmac.compare_digest(digest(data.code.upper()), expected):
                 errors["code"] = (
-                    "That is not the setup code `vigilo migrate` printed (`vigilo setup-code` prints a new one)."
+                    "That is not the setup code vigilo migrate printed (vigilo setup-code prints a new one)."
                 )
         if errors:
             raise FieldError(errors)
@@ -213,9 +213,9 @@ async def invite(
         member = await db.scalar(
             select(Membership.id)
             .join(UserProfile, UserProfile.id == Membership.user_id)
-            .where(Membership.workspace_id == access.workspace.id, UserProfile.email == email)
+            .where(Membership.workspace_id == access.workspace.id, UserProfile.email == email, Membership.is_active)
         )
-        if member is not None:
+        if member is not None:  # a deactivated member may be invited back: accepting reactivates them
             raise FieldError.one("email", f"{email} is already in this workspace; change their role below.")
         for earlier in await db.scalars(
             select(Invitation).where(

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import Membership, UserProfile
+from app.db.models import Invitation, Membership, UserProfile
 from app.domain.roles import Role
 from app.main import create_app
 from tests.factories import PASSWORD, make_team, reload
@@ -57,40 +57,35 @@ async def test_viewer_cannot_add_people(settings: Settings, db: AsyncSession) ->
     )
 
 
-async def test_admin_adds_a_member_but_not_an_owner(settings: Settings, db: AsyncSession) -> None:
+async def test_admin_invites_a_member_but_not_an_owner(settings: Settings, db: AsyncSession) -> None:
     await make_team(db)
     async with AsyncTestClient(app=create_app(settings)) as client:
         await login(client, "admin@acme.test", PASSWORD)
-        added = await post_form(
-            client,
-            "/ws/acme/people/",
-            {"email": "Erin@Acme.test", "display_name": "Erin", "role": "member", "password": "long-enough-pw"},
-            from_page="/ws/acme/people/",
+        invited = await post_form(
+            client, "/ws/acme/people/", {"email": "Erin@Acme.test", "role": "member"}, from_page="/ws/acme/people/"
         )
-        assert added.status_code == 303
+        assert invited.status_code == 200
+        assert "Invited erin@acme.test as member" in invited.text
+        assert "/invite/" in invited.text  # the one-time link, shown this once
         listing = await client.get("/ws/acme/people/")
-        assert "erin@acme.test" in listing.text
+        assert "erin@acme.test" in listing.text  # a pending invitation
+        assert "/invite/" not in listing.text
         refused = await post_form(
-            client,
-            "/ws/acme/people/",
-            {"email": "boss@acme.test", "display_name": "Boss", "role": "owner"},
-            from_page="/ws/acme/people/",
+            client, "/ws/acme/people/", {"email": "boss@acme.test", "role": "owner"}, from_page="/ws/acme/people/"
         )
         assert refused.status_code == 403
         assert "Only owners" in refused.text
         bad = await post_form(
-            client,
-            "/ws/acme/people/",
-            {"email": "not-an-email", "display_name": "X", "role": "member"},
-            from_page="/ws/acme/people/",
+            client, "/ws/acme/people/", {"email": "not-an-email", "role": "member"}, from_page="/ws/acme/people/"
         )
         assert bad.status_code == 422
         assert "Enter an email address" in bad.text
         assert 'value="not-an-email"' in bad.text
     await db.commit()
     emails = set(await db.scalars(select(UserProfile.email)))
-    assert "erin@acme.test" in emails
-    assert "boss@acme.test" not in emails
+    assert "erin@acme.test" not in emails  # no account until Erin sets her own password
+    invited_emails = set(await db.scalars(select(Invitation.email).where(Invitation.status == "pending")))
+    assert invited_emails == {"erin@acme.test"}
 
 
 async def test_the_last_owner_cannot_step_down(settings: Settings, db: AsyncSession) -> None:
