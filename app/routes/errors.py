@@ -23,7 +23,7 @@ from app.services.errors import Conflict, FieldError, Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_MISSING_FIELD = re.compile(r"(?:missing required field|contains unknown field) `([^`]+)`")
 
 _TITLES = {
     400: "Bad request",
