@@ -19,8 +19,9 @@ from app.routes.notices import back_to
 from app.services.contact_points import admin_clear_contacts
 from app.services.errors import Conflict, FieldError, Forbidden, NotFound
 from app.services.identity import WorkspaceAccess
-from app.services.memberships import change_member, list_memberships
+from app.services.memberships import change_member, list_memberships, membership_in
 from app.services.onboarding import invite, issue_reset_link, pending_invitations, revoke_invitation
+from app.services.test_pages import last_test_page, send_test_page
 
 
 def _now() -> datetime.datetime:
@@ -41,6 +42,7 @@ class PeoplePages(Controller):
         notice: str | None = None,
         status_code: int = 200,
         link: tuple[str, str] | None = None,
+        test_page: tuple[str, list[Any]] | None = None,
     ) -> Template:
         members = await list_memberships(db_session, access.workspace.id)
         can_manage = access.allows(Role.ADMIN)
@@ -58,6 +60,7 @@ class PeoplePages(Controller):
                 "can_manage": can_manage,
                 "invitations": invitations,
                 "link": link,  # (what it is for, the one-time URL): shown this once
+                "test_page": test_page,  # (whose, the states of their latest test page)
                 "is_owner": access.role is Role.OWNER,
             },
             status_code=status_code,
@@ -100,6 +103,27 @@ class PeoplePages(Controller):
         return back_to(
             request, back, notice=f"Withdrew the invitation of {invitation.email}; its link no longer works."
         )
+
+    @post("/{membership_id:str}/test-page", name="people_test_page", opt={"role": Role.ADMIN}, status_code=200)
+    async def test_page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, membership_id: str
+    ) -> Template:
+        """An admin pages someone for a test (an SMS and a Slack DM that say so) and sees the states."""
+        membership = await membership_in(db_session, access.workspace.id, membership_id)
+        try:
+            await send_test_page(
+                db_session,
+                access.workspace.id,
+                access.workspace.name,
+                membership.user_id,
+                access.user.display_name,
+                _now(),
+            )
+        except FieldError as exc:
+            errors = {f"member-{membership_id}": "; ".join(exc.errors.values())}
+            return await self._render(db_session, access, errors=errors, status_code=422)
+        states = await last_test_page(db_session, membership.user_id)
+        return await self._render(db_session, access, test_page=(membership.user.display_name, states))
 
     @post("/{membership_id:str}/reset-link", name="people_reset_link", opt={"role": Role.ADMIN}, status_code=200)
     async def reset_link(

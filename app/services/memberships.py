@@ -16,7 +16,7 @@ from app.domain.roles import (
     Role,
     check_membership_change,
 )
-from app.services.errors import FieldError, Forbidden, NotFound
+from app.services.errors import FieldError, Forbidden, NotFound, parse_id
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.schedules import rotate_after_membership_change
 
@@ -55,6 +55,14 @@ async def list_memberships(db: AsyncSession, workspace_id: uuid.UUID) -> list[Me
         .order_by(Membership.is_active.desc(), UserProfile.display_name)
     )
     return list(rows)
+
+
+async def membership_in(db: AsyncSession, workspace_id: uuid.UUID, membership_id: str) -> Membership:
+    """A membership of this workspace by id, or NotFound."""
+    membership = await db.get(Membership, parse_id(membership_id, "member"))
+    if membership is None or membership.workspace_id != workspace_id:
+        raise NotFound("No such member.")
+    return membership
 
 
 def parse_role(raw: str) -> Role:

@@ -165,6 +165,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/people/{membership_id}"): Row(ADMIN, body={"role": "viewer", "is_active": "on"}),
     ("POST", WS + "/people/{membership_id}/clear-contacts"): Row(ADMIN, body={}),
     ("POST", WS + "/people/{membership_id}/reset-link"): Row(ADMIN, body={}),
+    ("POST", WS + "/people/{membership_id}/test-page"): Row(ADMIN, body={}),
     ("POST", WS + "/people/invitations/{invitation_id}/revoke"): Row(ADMIN, "invitation", body={}),
     ("GET", WS + "/profile"): Row(VIEWER),
     ("POST", WS + "/profile"): Row(VIEWER, body={}),
