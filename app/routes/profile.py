@@ -59,8 +59,9 @@ class ProfilePages(Controller):
         form = {
             "display_name": user.display_name,
             "time_zone": user.time_zone,
-            "phone": user.phone or "",
-            "slack_user_id": user.slack_user_id or "",
+            # The field offers the value still to verify; a verified one is shown above it, not in it.
+            "phone": "" if user.paging_phone else (user.phone or ""),
+            "slack_user_id": "" if user.paging_slack_id else (user.slack_user_id or ""),
             **(form or {}),
         }
         context = {
