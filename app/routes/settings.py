@@ -67,6 +67,7 @@ class SettingsPages(Controller):
                 "signing_secret_set": bool(settings.slack_signing_secret),
                 "events_url": f"{settings.public_url}/integrations/slack/events",
                 "sms_url": f"{settings.public_url}/integrations/twilio_sms/",
+                "status_url": f"{settings.public_url}/integrations/twilio_status/",
                 "from_number": settings.twilio_from_number,
                 "twilio_ready": bool(settings.twilio_account_sid and settings.twilio_auth_token),
                 "channel": access.workspace.slack_channel_id or "",

@@ -433,7 +433,7 @@ async def test_a_schedule_that_starts_later_says_when_and_with_whom(web: Web, db
     row = re.search(r"<tr[^>]*>\s*<td[^>]*>\s*(?:<[^>]+>)*\s*Later.*?</tr>", rows, re.S)
     assert row, rows
     next_handoff = re.findall(r"<td>(.*?)</td>", row.group(0), re.S)[-1]
-    assert "Ben" in next_handoff and "in 3 d" in next_handoff or "in 2 d" in next_handoff, next_handoff
+    assert "Ben" in next_handoff and re.search(r"in [23] d", next_handoff), next_handoff
 
 
 async def test_backup_in_rotation_is_warned_and_deactivate_says_what_pages(web: Web, db: AsyncSession) -> None:
@@ -513,7 +513,7 @@ async def test_the_poller_answers_every_live_part_once(web: Web, db: AsyncSessio
     full = (await web.client.get("/ws/acme/oncall/")).text
     assert full.count('id="oncall-poller"') == 1
     poller = re.search(r'<div id="oncall-poller"[^>]*>', full)
-    assert poller and 'hx-get="/ws/acme/oncall/?live=board&amp;handoffs=' in poller.group(0), poller
+    assert poller and re.search(r'hx-get="/ws/acme/oncall/\?live=board&(amp;)?handoffs=\d+"', poller.group(0)), poller
     for part in ("oncall-highlight", "oncall-rows", "oncall-handoffs"):
         assert full.count(f'id="{part}"') == 1
         assert not re.search(rf'id="{part}"[^>]*hx-get', full), f"{part} polls on its own"
