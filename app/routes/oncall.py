@@ -21,7 +21,7 @@ from app.domain.contact import zone_choices
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
-from app.routes.forms import field
+from app.routes.forms import field, when_field
 from app.routes.notices import back_to
 from app.routes.schedule_form import WEEKDAYS, ScheduleForm
 from app.services.board import load_board
@@ -308,7 +308,7 @@ class OnCallPages(Controller):
     async def regenerate(
         self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: MultiForm
     ) -> Response[Any]:
-        raw = field(data, "from")
+        raw = when_field(data, "from")
         since: str | None = None
         if raw:
             try:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.routes.forms import when_field
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_ROWS = 100
 
@@ -56,7 +58,7 @@ class ScheduleForm:
             handoff_weekday=value("handoff_weekday", "0"),
             shift_length=value("shift_length"),
             shift_unit=value("shift_unit", "hours"),
-            starts_at=value("starts_at"),
+            starts_at=when_field({k: value(k) for k in ("starts_at", "starts_at_date", "starts_at_time")}, "starts_at"),
             escalation_to=value("escalation_to"),
             escalation_delay_minutes=value("escalation_delay_minutes", "15"),
             members=members or [""],

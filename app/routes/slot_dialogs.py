@@ -23,7 +23,7 @@ from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
-from app.routes.forms import field
+from app.routes.forms import field, when_field
 from app.routes.notices import back_to
 from app.services.errors import Conflict, FieldError, Forbidden
 from app.services.identity import WorkspaceAccess
@@ -132,7 +132,7 @@ class SlotDialogs(Controller):
     ) -> Response[Any]:
         slot = await self._slot(db_session, access, slot_id)
         zone = _zone(access)
-        form = {k: field(data, k) for k in ("user", "start", "end")}
+        form = {"user": field(data, "user"), "start": when_field(data, "start"), "end": when_field(data, "end")}
         # A bound left as shown (to the minute) means "unchanged", not "at that exact minute".
         shown = {
             "start": slot.start_time.astimezone(zone).strftime(LOCAL_INPUT),
@@ -212,7 +212,7 @@ class SlotDialogs(Controller):
         self, request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: FormData
     ) -> Response[Any]:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
-        form = {k: field(data, k) for k in ("to", "at")}
+        form = {"to": field(data, "to"), "at": when_field(data, "at")}
         at = _to_instant(form["at"], _zone(access))
         now = _now()
         if at is not None:
