@@ -104,6 +104,8 @@ class OnCallPages(Controller):
         access: WorkspaceAccess,
         handoffs: int = HANDOFF_PAGE,
         live: str | None = None,
+        handoff_schedule: str = "",
+        mine: str = "",
     ) -> Template:
         now = _now()
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
@@ -130,6 +132,14 @@ class OnCallPages(Controller):
             "their_slots": theirs,
             "can_swap": access.allows(Role.MEMBER),
             "live_parts": live if live in LIVE_PARTS else "board",
+            "handoff_schedule": handoff_schedule[:40],
+            "only_mine": mine == "1",
+            "handoffs_shown": [
+                h
+                for h in page.board.handoffs
+                if (not handoff_schedule or str(h.schedule_id) == handoff_schedule)
+                and (mine != "1" or access.user.id in {h.to_user, h.from_user})
+            ],
         }
         return Template(fragment or "oncall/index.html", context=context)
 

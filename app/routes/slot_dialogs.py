@@ -36,6 +36,7 @@ from app.services.overrides import (
     remove_override,
     require_own,
     slot_in_workspace,
+    slot_of_on,
 )
 from app.services.schedules import get_schedule, slot_at
 
@@ -239,7 +240,15 @@ class SlotDialogs(Controller):
     ) -> Redirect:
         back = f"/ws/{access.workspace.slug}/oncall/"
         try:
-            await propose_swap(db_session, access, field(data, "slot"), field(data, "their_slot"), _now())
+            theirs = field(data, "their_slot")
+            if not theirs:  # the form names a person and a day, not one of hundreds of slots
+                try:
+                    day = datetime.date.fromisoformat(field(data, "their_date"))
+                except ValueError:
+                    raise FieldError.one("their_date", "Pick the day of their slot you would take.") from None
+                slot_id = await slot_of_on(db_session, access, field(data, "their_person"), day, _zone(access), _now())
+                theirs = str(slot_id)
+            await propose_swap(db_session, access, field(data, "slot"), theirs, _now())
         except FieldError as exc:
             return back_to(request, back, error="; ".join(exc.errors.values()))
         return back_to(request, back, notice="Swap proposed")

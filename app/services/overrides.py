@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -281,6 +282,8 @@ class SwapView:
     requester: UserProfile
     target: UserProfile
     state: str  # pending, accepted, declined, void, expired
+    requester_schedule: str = ""
+    target_schedule: str = ""
 
 
 def _swap_state(request: SwapRequest, now: datetime.datetime) -> str:
@@ -407,13 +410,56 @@ async def swaps_for(db: AsyncSession, access: WorkspaceAccess, now: datetime.dat
         )
         .order_by(SwapRequest.created_at.desc())
     )
+    names = dict(
+        (
+            await db.execute(
+                select(OnCallSchedule.id, OnCallSchedule.name).where(OnCallSchedule.workspace_id == access.workspace.id)
+            )
+        )
+        .tuples()
+        .all()
+    )
     views = []
     for request in rows:
         requester = await db.get(UserProfile, request.requester_id)
         target = await db.get(UserProfile, request.target_id)
         if requester and target:
-            views.append(SwapView(request, requester, target, _swap_state(request, now)))
+            views.append(
+                SwapView(
+                    request,
+                    requester,
+                    target,
+                    _swap_state(request, now),
+                    names.get(request.requester_schedule_id, "?"),
+                    names.get(request.target_schedule_id, "?"),
+                )
+            )
     return views
+
+
+async def slot_of_on(
+    db: AsyncSession, access: WorkspaceAccess, email: str, day: datetime.date, zone: ZoneInfo, now: datetime.datetime
+) -> uuid.UUID:
+    """The slot someone holds on a day (the first that starts that day in `zone`, else the one running
+    at its start): how a swap names the other person's time without a menu of every slot."""
+    start = datetime.datetime.combine(day, datetime.time(0), zone).astimezone(datetime.UTC)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), zone).astimezone(datetime.UTC)
+    user_id = await _eligible_user(db, access.workspace.id, email, "their_person")
+    found = await db.scalar(
+        select(OnCallSlot.id)
+        .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
+        .where(
+            OnCallSchedule.workspace_id == access.workspace.id,
+            OnCallSlot.user_id == user_id,
+            OnCallSlot.end_time > max(start, now),
+            OnCallSlot.start_time < end,
+        )
+        .order_by(OnCallSlot.start_time)
+        .limit(1)
+    )
+    if found is None:
+        raise FieldError.one("their_date", f"{email} holds no slot that day; pick a day they are on call.")
+    return found
 
 
 async def swap_choices(
