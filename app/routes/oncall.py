@@ -113,7 +113,7 @@ class OnCallPages(Controller):
             fragment = "oncall/_board_live.html"  # every live part at once, from one board
         page = await load_board(db_session, access.workspace.id, access.user.id, now)
         wants_swaps = fragment is None or fragment == BOARD_FRAGMENTS["oncall-swaps"]
-        mine, theirs = (
+        my_slots, their_slots = (
             await swap_choices(db_session, access, now) if wants_swaps and access.allows(Role.MEMBER) else ([], [])
         )
         context = {
@@ -128,8 +128,8 @@ class OnCallPages(Controller):
             "handoff_page": HANDOFF_PAGE,
             "refresh_seconds": max(1, math.ceil(page.board.refresh_in.total_seconds())),
             "swaps": await swaps_for(db_session, access, now) if wants_swaps else [],
-            "my_slots": mine,
-            "their_slots": theirs,
+            "my_slots": my_slots,
+            "their_slots": their_slots,
             "can_swap": access.allows(Role.MEMBER),
             "live_parts": live if live in LIVE_PARTS else "board",
             "handoff_schedule": handoff_schedule[:40],
