@@ -49,7 +49,7 @@ MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_EN
 MAX_WEEKS = 8
 HANDOFF_PAGE = 50
 # One URL for the page; an HTMX request for one of its live parts gets just that partial.
-LIVE_PARTS = frozenset({"board", "highlight"})  # the on-call page's parts, or the schedule page's
+LIVE_PARTS = frozenset({"board"})  # the on-call page's live parts
 BOARD_FRAGMENTS = {
     "oncall-highlight": "oncall/_highlight.html",
     "oncall-rows": "oncall/_rows.html",
@@ -225,10 +225,12 @@ class OnCallPages(Controller):
         schedule_id: str,
         week: str | None = None,
         weeks: int = 2,
+        tz: str = "mine",
     ) -> Template:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         now = _now()
-        zone = _viewer_zone(access)
+        # The viewer's zone, or (tz=schedule) the schedule's own: the page switches between them.
+        zone = ZoneInfo(schedule.time_zone) if tz == "schedule" else _viewer_zone(access)
         count = min(max(weeks, 1), MAX_WEEKS)
         try:
             first = _week_start(datetime.date.fromisoformat(week)) if week else _week_start(now.astimezone(zone).date())
@@ -273,6 +275,7 @@ class OnCallPages(Controller):
             "schedule": schedule,
             "calendar": calendar,
             "zone": zone,
+            "tz": "schedule" if tz == "schedule" else "mine",
             "first": first,
             "weeks": count,
             "prev_week": (first - datetime.timedelta(weeks=count)).isoformat(),
@@ -289,6 +292,8 @@ class OnCallPages(Controller):
         }
         if request.htmx and request.htmx.target == "calendar":
             return Template("oncall/_calendar.html", context=context)
+        if request.htmx and request.htmx.target == "schedule-status":
+            return Template("oncall/_schedule_status.html", context=context)
         return Template("oncall/schedule.html", context=context)
 
     # ------------------------------------------------------------ admin actions
