@@ -1,4 +1,4 @@
-"""Readable everywhere: at 390 × 844 the main pages and a dialog fit the screen (no sideways scroll) and
+"""Readable everywhere: at 390 x 844 the main pages and a dialog fit the screen (no sideways scroll) and
 no two visible text or control boxes overlap; and every main page is saved as a PNG at desktop and
 phone width under e2e/artifacts/ for reviewers to read."""
 
@@ -37,7 +37,7 @@ OVERLAPS = """
       if (a.contains(b) || b.contains(a)) continue;
       const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
       const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
-      if (w > 2 && h > 2) found.push(`${a.tagName}.${a.className} "${(a.textContent || '').trim().slice(0, 30)}" × ${b.tagName}.${b.className} "${(b.textContent || '').trim().slice(0, 30)}"`);
+      if (w > 2 && h > 2) found.push(`${a.tagName}.${a.className} "${(a.textContent || '').trim().slice(0, 30)}" with ${b.tagName}.${b.className} "${(b.textContent || '').trim().slice(0, 30)}"`);
     }
   }
   return found.slice(0, 10);
