@@ -4,6 +4,8 @@ a viewer without edit controls, and a swap traded between two members."""
 from __future__ import annotations
 
 import datetime
+import re
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -28,15 +30,15 @@ def test_admin_overrides_the_current_slot_and_the_highlight_follows(page: Page, 
     newcomer = next(email for email in NAMES if email != current)
     log_in(page, live_server, "admin@example.com")
     page.goto(f"{live_server.url}/ws/demo/oncall/schedules/{sid}")
-    card = page.locator("#oncall-highlight li", has_text="Database — primary")
-    expect(card.locator(".person")).to_have_text(NAMES[current])
+    card = page.locator("#schedule-status .you")  # the schedule page is about its own schedule
+    expect(card).to_contain_text(NAMES[current])
     page.evaluate("window.__same_page = true")
     page.locator("tr.slot.now td.edit a").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Who is on call").select_option(newcomer)
     dialog.get_by_role("button", name="Save override").click()
-    expect(card.locator(".person")).to_have_text(NAMES[newcomer])
+    expect(card).to_contain_text(NAMES[newcomer])
     expect(page.locator("tr.slot.now td.who")).to_have_text(NAMES[newcomer])
     expect(page.locator("tr.slot.now .badge", has_text="override")).to_be_visible()
     assert page.evaluate("window.__same_page") is True
@@ -59,9 +61,7 @@ def test_member_hands_off_their_shift_and_both_get_a_dm(
     dialog.get_by_label("Hand off to").select_option(receiver)
     dialog.get_by_role("button", name="Hand off").click()
     expect(page.locator("tr.slot.now td.who")).to_have_text(NAMES[receiver])
-    expect(page.locator("#oncall-highlight li", has_text="Platform — primary").locator(".person")).to_have_text(
-        NAMES[receiver]
-    )
+    expect(page.locator("#schedule-status .you")).to_contain_text(NAMES[receiver])
     deadline = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=15)
     while (
         len(slack_fake.calls("chat.postMessage")) < posted_before + 2 and datetime.datetime.now(datetime.UTC) < deadline
@@ -103,7 +103,11 @@ def test_members_trade_slots_through_a_swap(page: Page, live_server: LiveServer)
     log_in(page, live_server, "carol@example.com")
     page.goto(f"{live_server.url}/ws/demo/oncall/")
     page.get_by_label("Give one of my slots").select_option(carol["id"])
-    page.get_by_label("For this slot").select_option(bob["id"])
+    page.get_by_label("For a slot of").select_option("bob@example.com")
+    zone = re.search(r"the day of their slot, ([^)]+)\)", page.locator("label[for=swap-day]").inner_text())
+    assert zone is not None
+    day = datetime.datetime.fromisoformat(bob["start"]).astimezone(ZoneInfo(zone.group(1))).date()
+    page.get_by_label("On").fill(day.isoformat())
     page.get_by_role("button", name="Propose swap").click()
     expect(page.locator("li.swap.pending")).to_have_count(1)
 
