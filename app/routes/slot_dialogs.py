@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.roles import Role
 from app.routes.access import provide_access
+from app.routes.errors import handle_service_error
 from app.routes.events import ONCALL_CHANGED
 from app.routes.forms import field, when_field
 from app.routes.notices import back_to
@@ -264,6 +265,9 @@ class SlotDialogs(Controller):
             await decide_swap(db_session, access, swap_id, decision == "accept", _now())
         except Conflict as exc:
             if request.htmx:
-                raise  # the dialog shows the message (app/routes/errors.py answers htmx with a fragment)
+                # The dialog shows why; the swap list refreshes too, since the request is void now.
+                answer = handle_service_error(request, exc)
+                answer.headers["HX-Trigger"] = ONCALL_CHANGED
+                return answer
             return back_to(request, back, error=str(exc))
         return _saved(request, back.rstrip("/"), "Swap accepted" if decision == "accept" else "Swap declined")

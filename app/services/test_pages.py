@@ -25,7 +25,7 @@ async def send_test_page(
     """Queue a test SMS and a test Slack DM to the person's verified contact points."""
     async with writing(db):
         user = await db.get_one(UserProfile, user_id)
-        key = f"{PREFIX}{user.id}:{uuid.uuid4().hex[:12]}"
+        key = f"{PREFIX}{user.id.hex}:{uuid.uuid4().hex[:12]}"  # with ":slack", within external_id's 64
         text = (
             f"Vigilo {workspace_name}: this is a TEST page for {user.display_name}, sent by {by}. "
             "No incident; nothing to do."
@@ -50,7 +50,7 @@ async def last_test_page(db: AsyncSession, user_id: uuid.UUID) -> list[tuple[str
     rows = list(
         await db.scalars(
             select(DeliveryLog)
-            .where(DeliveryLog.external_id.like(f"{PREFIX}{user_id}:%"), DeliveryLog.direction == "outbound")
+            .where(DeliveryLog.external_id.like(f"{PREFIX}{user_id.hex}:%"), DeliveryLog.direction == "outbound")
             .order_by(DeliveryLog.at.desc())
             .limit(4)
         )

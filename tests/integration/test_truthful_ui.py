@@ -10,6 +10,7 @@ import datetime
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -100,6 +101,7 @@ class Web:
         return str(created.json()["id"])
 
 
+@asynccontextmanager
 async def open_web(settings: Settings, db: AsyncSession) -> AsyncIterator[Web]:
     team = await make_team(db, "acme", ROLES)
     token = await issue_token(db, team.workspace.id, team["owner"].id)
@@ -109,14 +111,14 @@ async def open_web(settings: Settings, db: AsyncSession) -> AsyncIterator[Web]:
 
 @pytest.fixture
 async def web(integration_settings: Settings, db: AsyncSession) -> AsyncIterator[Web]:
-    async for opened in open_web(integration_settings, db):
+    async with open_web(integration_settings, db) as opened:
         yield opened
 
 
 @pytest.fixture
 async def plain_web(settings: Settings, db: AsyncSession) -> AsyncIterator[Web]:
     """No Slack, no Twilio."""
-    async for opened in open_web(settings, db):
+    async with open_web(settings, db) as opened:
         yield opened
 
 
@@ -239,9 +241,12 @@ async def test_nobody_reached_when_twilio_refuses_and_slack_is_not_configured(
         ),
         times=3,
     )
-    async for web in open_web(no_slack, db):
+    async with open_web(no_slack, db) as web:
         schedule = await create_schedule(
-            db, web.team.workspace.id, schedule_body(web.team, "Ops", ["ann"], None, _now() - datetime.timedelta(hours=1)), _now()
+            db,
+            web.team.workspace.id,
+            schedule_body(web.team, "Ops", ["ann"], None, _now() - datetime.timedelta(hours=1)),
+            _now(),
         )
         incident_id = await web.declare(schedule.id)
         await web.login_as("owner")
@@ -273,7 +278,10 @@ async def test_escalates_only_when_someone_comes_after(web: Web, db: AsyncSessio
 
     # Not started yet: nobody in the rotation is on call, so the backup (Ben) is paged at once.
     later = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Later", ["ann"], "ben", now + datetime.timedelta(days=2)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Later", ["ann"], "ben", now + datetime.timedelta(days=2)),
+        now,
     )
     backup_page = (await web.client.get(f"/ws/acme/incidents/{await web.declare(later.id)}")).text
     assert re.search(r"Backup: <strong>Ben</strong>", backup_page), backup_page
@@ -282,7 +290,10 @@ async def test_escalates_only_when_someone_comes_after(web: Web, db: AsyncSessio
 
     # The primary is the backup too: nobody distinct to escalate to.
     same = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Same", ["ann"], "ann", now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Same", ["ann"], "ann", now - datetime.timedelta(hours=1)),
+        now,
     )
     same_page = (await web.client.get(f"/ws/acme/incidents/{await web.declare(same.id)}")).text
     assert "escalates" not in same_page
@@ -319,7 +330,10 @@ def small_dialog(text: str) -> None:
 async def test_htmx_errors_come_back_as_small_dialog_fragments(web: Web, db: AsyncSession) -> None:
     now = _now()
     schedule = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Ops", ["ann", "ben"], "owner", now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Ops", ["ann", "ben"], "owner", now - datetime.timedelta(hours=1)),
+        now,
     )
     session = await fresh(db)
     slots = list(
@@ -336,7 +350,10 @@ async def test_htmx_errors_come_back_as_small_dialog_fragments(web: Web, db: Asy
     # 403: a viewer posts a slot edit from a dialog.
     await web.login_as("vic")
     forbidden = await web.post(
-        f"/ws/acme/oncall/slots/{ann_slot.id}", {"user": web.team["vic"].email, "start": "", "end": ""}, calendar, HTMX_DIALOG
+        f"/ws/acme/oncall/slots/{ann_slot.id}",
+        {"user": web.team["vic"].email, "start": "", "end": ""},
+        calendar,
+        HTMX_DIALOG,
     )
     assert forbidden.status_code == 403
     small_dialog(forbidden.text)
@@ -371,7 +388,9 @@ async def test_htmx_errors_come_back_as_small_dialog_fragments(web: Web, db: Asy
 
     # 422: a hand-off without a person: the dialog again, with the reason beside the field.
     await web.login_as("ann")
-    nobody = await web.post(f"/ws/acme/oncall/schedules/{schedule.id}/handoff", {"to": "", "at": ""}, calendar, HTMX_DIALOG)
+    nobody = await web.post(
+        f"/ws/acme/oncall/schedules/{schedule.id}/handoff", {"to": "", "at": ""}, calendar, HTMX_DIALOG
+    )
     assert nobody.status_code == 422
     small_dialog(nobody.text)
     assert "Pick who takes over." in nobody.text
@@ -390,9 +409,7 @@ async def test_handoff_without_a_person_says_pick_who(web: Web, db: AsyncSession
     page = await web.post(f"{calendar}/handoff", {"to": "", "at": ""}, calendar)
     assert page.status_code == 422
     assert "Pick who takes over." in page.text
-    api = await web.client.post(
-        f"/api/v1/ws/acme/schedules/{schedule.id}/handoff", json={"to": "  "}, headers=web.auth
-    )
+    api = await web.client.post(f"/api/v1/ws/acme/schedules/{schedule.id}/handoff", json={"to": "  "}, headers=web.auth)
     assert api.status_code == 422
     assert any(e["field"] == "to" and e["message"] == "Pick who takes over." for e in api.json()["errors"])
 
@@ -403,7 +420,10 @@ async def test_handoff_without_a_person_says_pick_who(web: Web, db: AsyncSession
 async def test_hand_off_only_for_those_with_time_on_the_schedule(web: Web, db: AsyncSession) -> None:
     now = _now()
     schedule = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Ops", ["ann"], "owner", now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Ops", ["ann"], "owner", now - datetime.timedelta(hours=1)),
+        now,
     )
     calendar = f"/ws/acme/oncall/schedules/{schedule.id}"
     hand_off_link = re.compile(r"<a [^>]*/handoff\"[^>]*>Hand off</a>")
@@ -422,7 +442,10 @@ async def test_hand_off_only_for_those_with_time_on_the_schedule(web: Web, db: A
 async def test_a_schedule_that_starts_later_says_when_and_with_whom(web: Web, db: AsyncSession) -> None:
     now = _now()
     await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Later", ["ben", "ann"], "owner", now + datetime.timedelta(days=3)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Later", ["ben", "ann"], "owner", now + datetime.timedelta(days=3)),
+        now,
     )
     await web.login_as("owner")
     html = (await web.client.get("/ws/acme/oncall/")).text
@@ -439,13 +462,22 @@ async def test_a_schedule_that_starts_later_says_when_and_with_whom(web: Web, db
 async def test_backup_in_rotation_is_warned_and_deactivate_says_what_pages(web: Web, db: AsyncSession) -> None:
     now = _now()
     both = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Both", ["ann", "ben"], "ann", now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Both", ["ann", "ben"], "ann", now - datetime.timedelta(hours=1)),
+        now,
     )
     apart = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Apart", ["ann"], "ben", now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Apart", ["ann"], "ben", now - datetime.timedelta(hours=1)),
+        now,
     )
     lonely = await create_schedule(
-        db, web.team.workspace.id, schedule_body(web.team, "Lonely", ["ann"], None, now - datetime.timedelta(hours=1)), now
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Lonely", ["ann"], None, now - datetime.timedelta(hours=1)),
+        now,
     )
     await web.login_as("owner")
     html = (await web.client.get(f"/ws/acme/oncall/schedules/{both.id}")).text
@@ -492,7 +524,9 @@ async def test_api_unknown_fields_are_named_and_is_active_is_taken(web: Web) -> 
     same = await web.client.patch(path, json={"is_active": False}, headers=web.auth)
     assert same.status_code == 200 and same.json()["is_active"] is False
 
-    active = await web.client.post("/api/v1/ws/acme/schedules", json={**body, "name": "On", "is_active": True}, headers=web.auth)
+    active = await web.client.post(
+        "/api/v1/ws/acme/schedules", json={**body, "name": "On", "is_active": True}, headers=web.auth
+    )
     assert active.status_code == 201 and active.json()["is_active"] is True
 
     incident = await web.client.post(
@@ -531,12 +565,19 @@ async def test_the_poller_answers_every_live_part_once(web: Web, db: AsyncSessio
     assert text.count("<table") == 1  # one board
     assert "Ops" in text and "Ann" in text
 
-    highlight = await web.client.get(
-        "/ws/acme/oncall/?live=highlight", headers={"HX-Request": "true", "HX-Target": "oncall-poller"}
+    assert text.count('id="oncall-swaps"') == 1  # the swap list is one of the parts, not a request of its own
+
+    # A schedule page is about its schedule: one part of its own that refreshes itself, no workspace board.
+    schedule = (await web.client.get("/ws/acme/oncall/")).text
+    sid = re.search(r'/ws/acme/oncall/schedules/([0-9a-f-]{36})"', schedule)
+    assert sid
+    page = (await web.client.get(f"/ws/acme/oncall/schedules/{sid.group(1)}")).text
+    assert page.count('id="schedule-status"') == 1
+    assert 'id="oncall-highlight"' not in page and 'id="oncall-poller"' not in page
+    status = await web.client.get(
+        f"/ws/acme/oncall/schedules/{sid.group(1)}", headers={"HX-Request": "true", "HX-Target": "schedule-status"}
     )
-    assert 'id="oncall-highlight"' in highlight.text
-    assert 'id="oncall-rows"' not in highlight.text and 'id="oncall-handoffs"' not in highlight.text
-    assert 'live=highlight' in highlight.text
+    assert status.text.count('id="schedule-status"') == 1 and "<html" not in status.text.lower()
 
 
 # ---------------------------------------------------------------- test page
