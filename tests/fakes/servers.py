@@ -49,6 +49,8 @@ class Failure:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     hang_seconds: float = 0.0
+    # Only a request this accepts gets the failure (e.g. the SMS to one number); others pass it by.
+    when: Any = None
 
 
 class FakeServer:
@@ -71,7 +73,9 @@ class FakeServer:
                 )
                 with fake._lock:
                     fake.requests.append(recorded)
-                    failure = fake._failures.pop(0) if fake._failures else None
+                    failure = next((f for f in fake._failures if f.when is None or f.when(recorded)), None)
+                    if failure is not None:
+                        fake._failures.remove(failure)
                 if failure is not None:
                     if failure.hang_seconds:
                         time.sleep(failure.hang_seconds)

@@ -90,6 +90,29 @@ def post_raw(url: str, body: str, headers: dict[str, str]) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+async def arrange_slow(db: AsyncSession) -> tuple[Any, Any, WorkspaceAccess]:
+    """Like test_paging_workers.arrange, with the escalation a minute away (at the test scale), so the
+    backup is never paged while a test holds and cuts connections; only the ack matters here."""
+    team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER})
+    schedule = await make_paging_schedule(db, team, 600)
+    owner = WorkspaceAccess(WorkspaceRef.of(team.workspace), UserRef.of(team["owner"]), Role.OWNER)
+    return team, schedule, owner
+
+
+async def settled_post(db: AsyncSession, fake_slack: FakeServer, incident_id: Any) -> str:
+    """Wait until the incident's post is out, its ts stored and both reactions added: after that no
+    worker touches the incident row, so the only one waiting on its lock is the request under test."""
+
+    async def posted() -> bool:
+        ts = await (await fresh(db)).scalar(select(Incident.slack_ts).where(Incident.id == incident_id))
+        return bool(ts) and len(fake_slack.calls("reactions.add")) >= 2
+
+    await eventually(posted, seconds=30)
+    ts = await (await fresh(db)).scalar(select(Incident.slack_ts).where(Incident.id == incident_id))
+    await fresh(db)
+    return ts or ""
+
+
 async def responders(db: AsyncSession) -> list[tuple[Any, str]]:
     session = await fresh(db)
     return [(r.user_id, r.source) for r in await session.scalars(select(IncidentResponder))]
@@ -105,11 +128,12 @@ async def page_pending(db: AsyncSession, incident_id: Any) -> bool:
 
 @pytest.mark.slow
 async def test_sms_ack_cut_mid_handling_is_acknowledged_once_by_twilios_retry(
-    stack: Stack, db: AsyncSession, fake_twilio: FakeServer
+    stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
 ) -> None:
-    team, schedule, owner = await arrange(db, stack)
+    team, schedule, owner = await arrange_slow(db)
     incident = await trigger(db, stack, owner, schedule)
     web = stack.start_web()
+    await settled_post(db, fake_slack, incident.id)
     body, headers = sms_request(stack.settings, {"From": team["ann"].phone or "", "Body": "1A", "MessageSid": "SMcut1"})
     with holding_incident_lock(stack.settings.database_url, incident.id):
         first: dict[str, Any] = {}
@@ -132,7 +156,8 @@ async def test_sms_ack_cut_mid_handling_is_acknowledged_once_by_twilios_retry(
         )
     )
     assert row.status == "processed"
-    await asyncio.sleep(5)  # past the escalation deadline: acknowledged, so the backup is never paged
+    [page] = list(await (await fresh(db)).scalars(select(Page).where(Page.incident_id == incident.id)))
+    assert page.status == "acknowledged"  # the escalation's wake-up will find nothing to do
     assert texts_to(fake_twilio, team["ben"].phone or "") == 0
 
 
@@ -140,16 +165,10 @@ async def test_sms_ack_cut_mid_handling_is_acknowledged_once_by_twilios_retry(
 async def test_slack_ack_cut_mid_handling_is_acknowledged_once(
     stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
 ) -> None:
-    team, schedule, owner = await arrange(db, stack)
+    team, schedule, owner = await arrange_slow(db)
     incident = await trigger(db, stack, owner, schedule)
-
-    async def posted() -> bool:
-        return bool(await (await fresh(db)).scalar(select(Incident.slack_ts).where(Incident.id == incident.id)))
-
-    await eventually(posted)
-    ts = await db.scalar(select(Incident.slack_ts).where(Incident.id == incident.id))
-    await fresh(db)
-    event = reaction("C0INCIDENT", ts or "", team["ann"].slack_user_id or "", "white_check_mark", "EvCut1")
+    ts = await settled_post(db, fake_slack, incident.id)
+    event = reaction("C0INCIDENT", ts, team["ann"].slack_user_id or "", "white_check_mark", "EvCut1")
     body, headers = slack_request(stack.settings, event)
     async with AsyncTestClient(app=create_app(stack.settings)) as client:
         with holding_incident_lock(stack.settings.database_url, incident.id):
@@ -163,7 +182,7 @@ async def test_slack_ack_cut_mid_handling_is_acknowledged_once(
         return await responders(db) == [(team["ann"].id, "slack")]
 
     await eventually(acked, seconds=30)
-    await asyncio.sleep(5)
+    await asyncio.sleep(2)  # long enough for a second handling to show
     assert await responders(db) == [(team["ann"].id, "slack")]
     assert texts_to(fake_twilio, team["ben"].phone or "") == 0
     [row] = await (await fresh(db)).scalars(select(DeliveryLog).where(DeliveryLog.external_id == "EvCut1"))
