@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, Request, expect
@@ -70,6 +71,16 @@ def open_slot_dialog(page: Page, server: LiveServer, schedule_id: str, slot_id: 
     return dialog
 
 
+def read_when(dialog: Any, field_id: str) -> str:
+    """A moment from a date field and its 24-hour time field, as YYYY-MM-DDTHH:MM."""
+    return f"{dialog.locator('#' + field_id).input_value()}T{dialog.locator('#' + field_id + '-time').input_value()}"
+
+
+def fill_when(dialog: Any, field_id: str, value: str) -> None:
+    dialog.locator("#" + field_id).fill(value[:10])
+    dialog.locator("#" + field_id + "-time").fill(value[11:16])
+
+
 def shift(value: str, **delta: float) -> str:
     return (datetime.datetime.fromisoformat(value) + datetime.timedelta(**delta)).strftime(LOCAL_INPUT)
 
@@ -82,8 +93,8 @@ def test_slot_edit_ending_before_it_starts_says_why_in_the_dialog(
     log_in(page, live_server, "admin@example.com")
     dialog = open_slot_dialog(page, live_server, schedule["id"], slot["id"])
     page.evaluate("window.__same_page = true")
-    start = dialog.get_by_label("From").input_value()
-    dialog.get_by_label("Until").fill(shift(start, hours=-2))
+    start = read_when(dialog, "slot-start")
+    fill_when(dialog, "slot-end", shift(start, hours=-2))
     dialog.get_by_role("button", name="Save override").click()
     error = page.locator("#dialog dialog .error[role=alert]")
     expect(error).to_be_visible()
@@ -109,8 +120,8 @@ def test_hand_off_in_the_past_says_why_in_the_dialog(
     page.get_by_role("link", name="Hand off").click()
     dialog = page.locator("#dialog dialog")
     dialog.get_by_label("Hand off to").select_option("bob@example.com")
-    at = dialog.get_by_label("Starting").input_value()
-    dialog.get_by_label("Starting").fill(shift(at, days=-2))
+    at = read_when(dialog, "handoff-at")
+    fill_when(dialog, "handoff-at", shift(at, days=-2))
     dialog.get_by_role("button", name="Hand off").click()
     error = page.locator("#dialog dialog #handoff-at-error")
     expect(error).to_be_visible()
@@ -121,7 +132,7 @@ def test_hand_off_in_the_past_says_why_in_the_dialog(
 
     # And no person at all: "Pick who takes over."
     page.locator("#dialog dialog").get_by_label("Hand off to").select_option("")
-    page.locator("#dialog dialog").get_by_label("Starting").fill(at)
+    fill_when(page.locator("#dialog dialog"), "handoff-at", at)
     page.locator("#dialog dialog").get_by_role("button", name="Hand off").click()
     expect(page.locator("#dialog dialog #handoff-to-error")).to_have_text("Pick who takes over.")
 
@@ -154,7 +165,12 @@ def void_swap_offered_to_dave(page: Page, server: LiveServer, schedule_id: str) 
     log_in(page, server, "alice@example.com")
     page.goto(f"{server.url}/ws/demo/oncall/")
     page.get_by_label("Give one of my slots").select_option(mine["id"])
-    page.get_by_label("For this slot").select_option(theirs["id"])
+    page.locator("#swap-person").select_option("dave@example.com")
+    zone = re.search(r"the day of their slot, ([^)]+)\)", page.locator("label[for=swap-day]").inner_text())
+    assert zone is not None
+    page.locator("#swap-day").fill(
+        datetime.datetime.fromisoformat(theirs["start"]).astimezone(ZoneInfo(zone.group(1))).date().isoformat()
+    )
     page.get_by_role("button", name="Propose swap").click()
     proposed = page.locator("li.swap.pending", has_text="Dave Diaz")
     expect(proposed).to_have_count(1)

@@ -107,7 +107,7 @@ def test_members_trade_slots_through_a_swap(page: Page, live_server: LiveServer)
     zone = re.search(r"the day of their slot, ([^)]+)\)", page.locator("label[for=swap-day]").inner_text())
     assert zone is not None
     day = datetime.datetime.fromisoformat(bob["start"]).astimezone(ZoneInfo(zone.group(1))).date()
-    page.get_by_label("On").fill(day.isoformat())
+    page.locator("#swap-day").fill(day.isoformat())
     page.get_by_role("button", name="Propose swap").click()
     expect(page.locator("li.swap.pending")).to_have_count(1)
 

@@ -247,7 +247,10 @@ class SlotDialogs(Controller):
                     day = datetime.date.fromisoformat(field(data, "their_date"))
                 except ValueError:
                     raise FieldError.one("their_date", "Pick the day of their slot you would take.") from None
-                slot_id = await slot_of_on(db_session, access, field(data, "their_person"), day, _zone(access), _now())
+                mine = await slot_in_workspace(db_session, access.workspace.id, field(data, "slot"))
+                slot_id = await slot_of_on(
+                    db_session, access, field(data, "their_person"), day, _zone(access), _now(), mine.schedule_id
+                )
                 theirs = str(slot_id)
             await propose_swap(db_session, access, field(data, "slot"), theirs, _now())
         except FieldError as exc:

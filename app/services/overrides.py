@@ -438,10 +438,17 @@ async def swaps_for(db: AsyncSession, access: WorkspaceAccess, now: datetime.dat
 
 
 async def slot_of_on(
-    db: AsyncSession, access: WorkspaceAccess, email: str, day: datetime.date, zone: ZoneInfo, now: datetime.datetime
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    email: str,
+    day: datetime.date,
+    zone: ZoneInfo,
+    now: datetime.datetime,
+    prefer_schedule: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """The slot someone holds on a day (the first that starts that day in `zone`, else the one running
-    at its start): how a swap names the other person's time without a menu of every slot."""
+    """The not-yet-started slot someone holds on a day in `zone` (of `prefer_schedule` first, the
+    schedule of the slot offered): how a swap names the other person's time without a menu of every
+    slot."""
     start = datetime.datetime.combine(day, datetime.time(0), zone).astimezone(datetime.UTC)
     end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), zone).astimezone(datetime.UTC)
     user_id = await _eligible_user(db, access.workspace.id, email, "their_person")
@@ -451,14 +458,16 @@ async def slot_of_on(
         .where(
             OnCallSchedule.workspace_id == access.workspace.id,
             OnCallSlot.user_id == user_id,
-            OnCallSlot.end_time > max(start, now),
+            OnCallSlot.start_time >= max(start, now),
             OnCallSlot.start_time < end,
         )
-        .order_by(OnCallSlot.start_time)
+        .order_by((OnCallSlot.schedule_id == prefer_schedule).desc(), OnCallSlot.start_time)
         .limit(1)
     )
     if found is None:
-        raise FieldError.one("their_date", f"{email} holds no slot that day; pick a day they are on call.")
+        raise FieldError.one(
+            "their_date", f"{email} has no shift starting that day; pick a day one of their upcoming shifts starts."
+        )
     return found
 
 
