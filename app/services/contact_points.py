@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ContactVerification, Membership, UserProfile
+from app.db.models import ContactVerification, UserProfile
 from app.db.transactions import lock_row, writing
 from app.domain.contact import InvalidContact, normalise_phone, normalise_slack_user_id
 from app.domain.roles import Role
@@ -33,8 +33,9 @@ from app.domain.verification import (
 )
 from app.services import jobs
 from app.services.deliveries import Outgoing, queue_delivery
-from app.services.errors import FieldError, Forbidden, NotFound, parse_id
+from app.services.errors import FieldError, Forbidden
 from app.services.identity import WorkspaceAccess
+from app.services.memberships import membership_in
 
 VERIFY_PREFIX = "verify:"
 CLAIMED = "That {what} is already verified by another account. Use another, or ask your administrator."
@@ -249,9 +250,7 @@ async def admin_clear_contacts(
 ) -> UserProfile:
     """An admin clears a member's phone number and Slack identity (e.g. a number that changed hands)."""
     async with writing(db):
-        membership = await db.get(Membership, parse_id(membership_id, "member"))
-        if membership is None or membership.workspace_id != access.workspace.id:
-            raise NotFound("No such member.")
+        membership = await membership_in(db, access.workspace.id, membership_id)
         if Role(membership.role).at_least(Role.ADMIN) and not access.allows(Role.OWNER):
             raise Forbidden("Only an owner can clear the contact points of an admin or owner.")
         user = await db.get_one(UserProfile, membership.user_id)

@@ -25,7 +25,7 @@ from app.domain.workspaces import InvalidSlug, check_slug
 from app.services.accounts import add_user, check_password_strength, hash_password
 from app.services.errors import Conflict, FieldError, Forbidden, NotFound, parse_id
 from app.services.identity import WorkspaceAccess
-from app.services.memberships import parse_role
+from app.services.memberships import membership_in, parse_role
 from app.services.one_time import digest, new_token
 
 INVITATION_VALID_FOR = datetime.timedelta(days=7)
@@ -372,9 +372,7 @@ async def issue_reset_link(
     """An admin makes a one-time link for a member who forgot their password (shown once). Admins
     help viewers and members; owners help anyone."""
     async with writing(db):
-        membership = await db.get(Membership, parse_id(membership_id, "member"))
-        if membership is None or membership.workspace_id != access.workspace.id:
-            raise NotFound("No such member.")
+        membership = await membership_in(db, access.workspace.id, membership_id)
         target = MembershipView(Role(membership.role), membership.is_active)
         try:
             check_membership_change(access.role, target, target.role, target.is_active, 2)
