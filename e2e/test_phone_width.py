@@ -4,6 +4,7 @@ phone width under e2e/artifacts/ for reviewers to read."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,18 @@ def test_main_pages_and_a_dialog_fit_a_phone(phone: Page, live_server: LiveServe
     _fits(phone, "slot dialog", "dialog[open]")
     box = dialog.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    # One way to show time: a 24-hour HH:MM beside the date, with the zone named; never AM/PM.
+    clock = dialog.locator("#slot-start-time").input_value()
+    assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", clock), clock
+    assert "24-hour" in dialog.locator("fieldset.when legend").first.inner_text()
+    assert "Europe/" in dialog.locator("fieldset.when legend").first.inner_text() or "UTC" in dialog.inner_text()
+    assert not re.search(r"\b(AM|PM)\b", dialog.inner_text())
+    phone.keyboard.press("Escape")
+    phone.goto(live_server.url + schedule)
+    phone.get_by_role("link", name="Hand off").click()
+    handoff = phone.get_by_role("dialog")
+    expect(handoff).to_be_visible()
+    _fits(phone, "hand-off dialog", "dialog[open]")
 
 
 def test_screenshots_at_desktop_and_phone_width(browser: Browser, live_server: LiveServer) -> None:
