@@ -286,9 +286,9 @@ async def test_500_and_429_with_retry_after_are_retried_and_sent_once(
     phone = team["ann"].phone
     assert f"SMS to {phone} failed: Twilio answered 500; retrying in 2 s (attempt 1 of 5)." in notes
     assert f"SMS to {phone} failed: rate limited (429); retrying in 1 s (attempt 2 of 5)." in notes
-    assert f"SMS to {phone} sent on attempt 3." in notes
+    assert f"SMS to {phone} accepted by Twilio on attempt 3." in notes
     assert "Slack post in the incident channel failed: rate limited (429); retrying in 1 s (attempt 1 of 5)." in notes
-    assert "Slack post in the incident channel sent on attempt 2." in notes
+    assert "Slack post in the incident channel posted on attempt 2." in notes
 
 
 async def test_a_send_that_hangs_past_the_timeout_is_unknown_and_never_resent(
