@@ -646,3 +646,40 @@ async def test_test_page_without_contact_points_says_so(plain_web: Web, db: Asyn
     answer = await plain_web.post("/ws/acme/profile/test-page", {}, "/ws/acme/profile/")
     assert answer.status_code == 422
     assert "has no verified phone number or Slack identity" in answer.text
+
+
+# ---------------------------------------------------------------- lists that scale
+
+
+async def test_handoffs_filter_by_schedule_and_only_mine(web: Web, db: AsyncSession) -> None:
+    now = _now()
+    ops = await create_schedule(
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Ops", ["ann", "ben"], None, now - datetime.timedelta(hours=1)),
+        now,
+    )
+    await create_schedule(
+        db,
+        web.team.workspace.id,
+        schedule_body(web.team, "Edge", ["ben"], None, now + datetime.timedelta(hours=5)),
+        now,
+    )
+    await web.login_as("ann")
+
+    def listed(html: str) -> list[str]:
+        return re.findall(r"</span> ·\s+(Ops|Edge):", section(html, "oncall-handoffs"))
+
+    everything = listed((await web.client.get("/ws/acme/oncall/")).text)
+    assert "Ops" in everything and "Edge" in everything
+    only_ops = listed((await web.client.get(f"/ws/acme/oncall/?handoff_schedule={ops.id}")).text)
+    assert only_ops and set(only_ops) == {"Ops"}
+    fragment = await web.client.get(
+        f"/ws/acme/oncall/?handoff_schedule={ops.id}", headers={"HX-Request": "true", "HX-Target": "oncall-handoffs"}
+    )
+    assert "<html" not in fragment.text.lower() and set(listed(fragment.text)) == {"Ops"}
+    # Only mine: Edge is Ben's alone, so Ann sees only hand-offs to or from her.
+    mine = (await web.client.get("/ws/acme/oncall/?mine=1")).text
+    assert set(listed(mine)) == {"Ops"}
+    rows = re.findall(r"<li><time.*?</li>", section(mine, "oncall-handoffs"), re.S)
+    assert rows and all("Ann" in row for row in rows)
