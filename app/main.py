@@ -36,6 +36,7 @@ from app.db.engine import create_engine
 from app.db.models import WebSession
 from app.routes.api.incidents import IncidentsApi
 from app.routes.api.members import MembersApi
+from app.routes.api.policies import PoliciesApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.api.slots import SlotsApi
 from app.routes.auth import login_form, login_submit, logout, root
@@ -56,6 +57,7 @@ from app.routes.onboarding import (
 )
 from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
+from app.routes.policies import PolicyPages
 from app.routes.profile import ProfilePages
 from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     OnCallPages,
                     SlotDialogs,
                     IncidentPages,
+                    PolicyPages,
                     ProfilePages,
                     SettingsPages,
                 ],
@@ -186,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SchedulesApi,
             SlotsApi,
             IncidentsApi,
+            PoliciesApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).

@@ -12,6 +12,7 @@ from advanced_alchemy.base import UUIDAuditBase, UUIDBase, UUIDv7Base
 from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -178,6 +179,55 @@ class OnCallSchedule(UUIDAuditBase):
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     horizon_weeks: Mapped[int] = mapped_column(Integer, default=8)
+    # When set, its steps replace the implicit [primary] → escalation_delay_minutes → [escalation_to].
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policy.id", ondelete="RESTRICT"), default=None, index=True
+    )
+
+
+class EscalationPolicy(UUIDAuditBase):
+    """Named, ordered steps and how many times the whole chain runs again after the last one."""
+
+    __tablename__ = "escalation_policy"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_escalation_policy_workspace_name"),
+        CheckConstraint("repeat BETWEEN 0 AND 5", name="repeat"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EscalationStep(UUIDBase):
+    __tablename__ = "escalation_step"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "position", name="uq_escalation_step_position"),
+        CheckConstraint("delay_minutes BETWEEN 1 AND 1440", name="delay"),
+    )
+
+    policy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalation_policy.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    delay_minutes: Mapped[int] = mapped_column(Integer)
+
+
+class EscalationTarget(UUIDBase):
+    """A schedule (whoever is on call in it when the step fires) or a person."""
+
+    __tablename__ = "escalation_target"
+    __table_args__ = (
+        UniqueConstraint("step_id", "position", name="uq_escalation_target_position"),
+        CheckConstraint("(schedule_id IS NULL) <> (user_id IS NULL)", name="one_kind"),
+    )
+
+    step_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalation_step.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("oncall_schedule.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_profile.id", ondelete="CASCADE"), default=None, index=True
+    )
 
 
 class RotationMember(UUIDBase):
@@ -225,6 +275,8 @@ class Incident(UUIDAuditBase):
         CheckConstraint("severity IN ('SEV1', 'SEV2', 'SEV3', 'SEV4')", name="severity"),
         CheckConstraint("status IN ('triggered', 'acknowledged', 'resolved')", name="status"),
         Index("ix_incident_slack_post", "slack_channel_id", "slack_ts"),
+        # The sweeper's lookup: triggered incidents whose current step has run out.
+        Index("ix_incident_status_escalation_due", "status", "escalation_due_at"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
@@ -242,14 +294,35 @@ class Incident(UUIDAuditBase):
     slack_ts: Mapped[str | None] = mapped_column(String(32), default=None)
     acknowledged_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     resolved_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policy.id", ondelete="SET NULL"), default=None
+    )
+    # The chain snapshot (app/domain/escalation.py Chain.to_json), copied when the incident opened.
+    chain: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
+    # Where the chain stands: the step that fired last (None before the first) of which round, and
+    # when it runs out (None once the chain is over). The deadline is the truth; a delayed message
+    # only wakes us (DESIGN.md invariant 6).
+    chain_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    chain_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalation_due_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Page(UUIDAuditBase):
-    """One user paged for one incident. The deadline is the truth; a delayed message only wakes us."""
+    """One user paged for one incident at one step of one round (both None for a responder added by
+    hand). Its deadline is its step's; the incident's escalation_due_at drives the chain."""
 
     __tablename__ = "page"
     __table_args__ = (
-        UniqueConstraint("incident_id", "step", name="uq_page_incident_step"),
+        # A person is paged once per step and round (and once as an added responder).
+        Index("uq_page_chain_user", "incident_id", "round", "step", "user_id", unique=True),
+        Index(
+            "uq_page_added_responder",
+            "incident_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("step IS NULL"),
+            sqlite_where=text("step IS NULL"),
+        ),
         CheckConstraint("status IN ('pending', 'acknowledged', 'declined', 'escalated', 'cancelled')", name="status"),
         Index("ix_page_status_deadline", "status", "deadline"),
         # A reply code means one pending page of that person, across every workspace.
@@ -265,17 +338,14 @@ class Page(UUIDAuditBase):
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_profile.id", ondelete="SET NULL"))
-    step: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer, default=None)
+    round: Mapped[int | None] = mapped_column(Integer, default=None)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     deadline: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # "4" in "Reply 4A to acknowledge, 4D to decline": the smallest number free among the person's
     # pending pages in every workspace when this page was made.
     reply_code: Mapped[int | None] = mapped_column(Integer, default=None)
-    # The backup, frozen onto the page when the incident opens.
-    backup_user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user_profile.id", ondelete="SET NULL"), default=None
-    )
 
 
 class IncidentResponder(UUIDAuditBase):

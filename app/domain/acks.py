@@ -46,27 +46,6 @@ def decide_ack(incident_status: str, responders: set[uuid.UUID], user_id: uuid.U
     return AckOutcome.JOINED
 
 
-@dataclass(frozen=True)
-class PendingPage:
-    id: uuid.UUID
-    user_id: uuid.UUID | None
-    step: int
-
-
-class DeclineOutcome(StrEnum):
-    PAGE_BACKUP = "page_backup"  # the primary declined: page the backup at once
-    NOBODY_CLAIMED = "nobody_claimed"  # the backup declined: say nobody has claimed it
-    IGNORED = "ignored"  # only the person whose page is pending can decline
-
-
-def decide_decline(pending: list[PendingPage], user_id: uuid.UUID) -> tuple[DeclineOutcome, PendingPage | None]:
-    """A decline counts only from the person whose page is pending."""
-    mine = next((p for p in pending if p.user_id == user_id), None)
-    if mine is None:
-        return DeclineOutcome.IGNORED, None
-    return (DeclineOutcome.PAGE_BACKUP if mine.step == 0 else DeclineOutcome.NOBODY_CLAIMED), mine
-
-
 class Command(StrEnum):
     ACK = "ACK"
     DECLINE = "DECLINE"

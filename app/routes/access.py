@@ -22,6 +22,7 @@ from app.domain.roles import Role
 from app.services.accounts import get_user
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import access_for
+from app.services.paging import Pace
 from app.sessions import REFRESHED, rotate_session
 
 SESSION_USER_KEY = "uid"
@@ -67,6 +68,12 @@ def settings_of(request: Request[Any, Any, Any]) -> Settings:
     settings = request.app.state["settings"]
     assert isinstance(settings, Settings)
     return settings
+
+
+def pace_of(request: Request[Any, Any, Any]) -> Pace:
+    """How long a configured minute lasts and where links point, for the paging services."""
+    settings = settings_of(request)
+    return Pace(settings.seconds_per_delay_minute, settings.public_url)
 
 
 async def provide_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:

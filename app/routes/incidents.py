@@ -18,7 +18,7 @@ from app.config import Settings
 from app.domain.acks import Source
 from app.domain.paging import Severity
 from app.domain.roles import Role
-from app.routes.access import provide_access, settings_of
+from app.routes.access import pace_of, provide_access, settings_of
 from app.routes.forms import field
 from app.routes.notices import back_to
 from app.services.acks import acknowledge
@@ -26,6 +26,9 @@ from app.services.acks import decline as decline_page
 from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, list_incidents, resolve_incident
+from app.services.memberships import slot_holders
+from app.services.paging import add_responder, escalate_now
+from app.services.policies import list_policies
 from app.services.schedules import list_schedules
 
 VIEWER = {"role": Role.VIEWER}
@@ -69,6 +72,7 @@ class IncidentPages(Controller):
                 "nav": "incidents",
                 "incidents": await list_incidents(db_session, access.workspace.id),
                 "schedules": await list_schedules(db_session, access.workspace.id),
+                "policies": await list_policies(db_session, access.workspace.id),
                 "severities": [s.value for s in Severity],
                 "form": form or {"severity": "SEV2"},
                 "errors": errors or {},
@@ -89,7 +93,7 @@ class IncidentPages(Controller):
     async def declare(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: FormData
     ) -> Template | Redirect:
-        form = {k: field(data, k) for k in ("title", "severity", "schedule_id")}
+        form = {k: field(data, k) for k in ("title", "severity", "schedule_id", "escalation_policy_id")}
         settings = settings_of(request)
         try:
             incident = await declare_incident(
@@ -101,22 +105,28 @@ class IncidentPages(Controller):
                 _now(),
                 settings.seconds_per_delay_minute,
                 settings.public_url,
+                policy_id=form["escalation_policy_id"],
             )
         except FieldError as exc:
             return await self._list(request, db_session, access, form, exc.errors, status_code=422)
         return Redirect(f"/ws/{access.workspace.slug}/incidents/{incident.id}", status_code=303)
 
-    @get("/{incident_id:str}", name="incident", opt=VIEWER)
-    async def show(
+    async def _show(
         self,
-        request: HTMXRequest,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         access: WorkspaceAccess,
         incident_id: str,
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
     ) -> Template:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         view = await describe_incident(db_session, incident)
         context = {
+            "form": form or {},
+            "errors": errors or {},
+            "people": await slot_holders(db_session, access.workspace.id) if access.allows(Role.MEMBER) else [],
             "access": access,
             "nav": "incidents",
             "view": view,
@@ -129,9 +139,52 @@ class IncidentPages(Controller):
                 page.status == "pending" and page.user_id == access.user.id for page, _ in view.pages
             ),
         }
-        if request.htmx and request.htmx.target == "incident-live":
+        htmx = getattr(request, "htmx", None)
+        if htmx and htmx.target == "incident-live":
             return Template("incidents/_live.html", context=context)
-        return Template("incidents/show.html", context=context)
+        return Template("incidents/show.html", context=context, status_code=status_code)
+
+    @get("/{incident_id:str}", name="incident", opt=VIEWER)
+    async def show(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        incident_id: str,
+    ) -> Template:
+        return await self._show(request, db_session, access, incident_id)
+
+    @post("/{incident_id:str}/escalate", name="incident_escalate", opt=MEMBER, status_code=303)
+    async def escalate(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+    ) -> Redirect:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        url = f"/ws/{access.workspace.slug}/incidents/{incident.id}"
+        try:
+            text = await escalate_now(db_session, access, incident, _now(), pace_of(request))
+        except Conflict as exc:
+            return back_to(request, url, error=str(exc))
+        return back_to(request, url, notice=text)
+
+    @post("/{incident_id:str}/responders", name="incident_add_responder", opt=MEMBER, status_code=303)
+    async def add_responder(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        incident_id: str,
+        data: FormData,
+    ) -> Template | Redirect:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        url = f"/ws/{access.workspace.slug}/incidents/{incident.id}"
+        form = {"user": field(data, "user")}
+        try:
+            text = await add_responder(db_session, access, incident, form["user"], _now(), pace_of(request))
+        except FieldError as exc:
+            return await self._show(request, db_session, access, incident_id, form, exc.errors, status_code=422)
+        except Conflict as exc:
+            return back_to(request, url, error=str(exc))
+        return back_to(request, url, notice=text)
 
     @post("/{incident_id:str}/ack", name="incident_ack", opt=MEMBER, status_code=303)
     async def ack(

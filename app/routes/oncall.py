@@ -29,6 +29,7 @@ from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
 from app.services.overrides import holds_time, swap_choices, swaps_for
+from app.services.policies import list_policies
 from app.services.schedules import (
     create_schedule,
     current_slot_start,
@@ -166,6 +167,7 @@ class OnCallPages(Controller):
                 "errors": errors or {},
                 "schedule": schedule,
                 "people": people,
+                "policies": await list_policies(db_session, access.workspace.id),
                 "zones": zone_choices(),
                 "weekdays": WEEKDAYS,
             },

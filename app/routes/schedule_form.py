@@ -28,6 +28,7 @@ class ScheduleForm:
     starts_at: str = ""
     escalation_to: str = ""
     escalation_delay_minutes: str = "15"
+    escalation_policy_id: str = ""
     members: list[str] = field(default_factory=lambda: ["", "", ""])
 
     @classmethod
@@ -61,6 +62,7 @@ class ScheduleForm:
             starts_at=when_field({k: value(k) for k in ("starts_at", "starts_at_date", "starts_at_time")}, "starts_at"),
             escalation_to=value("escalation_to"),
             escalation_delay_minutes=value("escalation_delay_minutes", "15"),
+            escalation_policy_id=value("escalation_policy_id"),
             members=members or [""],
         )
         return form, value("action")
@@ -100,6 +102,7 @@ class ScheduleForm:
             "members": [email for email in self.members if email],
             "escalation_to": self.escalation_to or None,
             "escalation_delay_minutes": self.escalation_delay_minutes,
+            "escalation_policy_id": self.escalation_policy_id or None,
         }
 
     def _starts_at_iso(self) -> str | None:
@@ -133,5 +136,6 @@ class ScheduleForm:
             starts_at="",
             escalation_to=fields["escalation_to"] or "",
             escalation_delay_minutes=str(fields["escalation_delay_minutes"]),
+            escalation_policy_id=fields.get("escalation_policy_id") or "",
             members=list(fields["members"]) or [""],
         )

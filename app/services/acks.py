@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, Incident, IncidentResponder, Membership, Page, UserProfile, Workspace
 from app.db.transactions import lock_row, writing
-from app.domain.acks import AckOutcome, DeclineOutcome, PendingPage, Source, decide_ack, decide_decline
-from app.domain.paging import decide_escalation
-from app.services.incidents import Outbox, carry_out, note_timeline, person_of, queue_channel_note
+from app.domain.acks import AckOutcome, Source, decide_ack
+from app.domain.escalation import Event, Move, PageStatus, target_label
+from app.services.paging import Outbox, Pace, advance, chain_of, queue_channel_note
 from app.services.schedules import SLOT_ROLES
+from app.services.timeline import note as note_timeline
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ async def _acknowledge(
     )
     if outcome is AckOutcome.ACKNOWLEDGED:
         incident.status, incident.acknowledged_at = "acknowledged", now
+        incident.escalation_due_at = None  # an ack by anyone stops the chain
     pending = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
     for page in pending:
         page.status = "acknowledged" if page.user_id == user.id else "cancelled"
@@ -138,7 +140,7 @@ async def _acknowledge(
     if pending:
         message += f" {len(pending)} pending page{'s' if len(pending) > 1 else ''} stopped."
     note_timeline(
-        db, incident, "acknowledged" if outcome is AckOutcome.ACKNOWLEDGED else "responder_joined", message, now
+        db, incident.id, "acknowledged" if outcome is AckOutcome.ACKNOWLEDGED else "responder_joined", message, now
     )
     workspace = await db.get_one(Workspace, incident.workspace_id)
     outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
@@ -165,7 +167,8 @@ async def decline(
     public_url: str,
     inbound: Inbound | None = None,
 ) -> Reply:
-    """Pass the incident on: only the person whose page is pending can; the backup is paged at once."""
+    """Pass the page on: only the person whose page is pending can; once everyone of the current step
+    has declined, the next step is paged at once."""
     outbox: Outbox | None = None
     async with writing(db):
         earlier = await _claim_inbound(db, inbound)
@@ -173,7 +176,7 @@ async def decline(
             return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        reply, outbox = await _decline(db, incident, user_id, now, seconds_per_minute, public_url)
+        reply, outbox = await _decline(db, incident, user_id, now, Pace(seconds_per_minute, public_url))
         reply = await _settle(db, inbound, reply, incident)
     if outbox is not None:
         await outbox.send(now)
@@ -181,40 +184,34 @@ async def decline(
 
 
 async def _decline(
-    db: AsyncSession,
-    incident: Incident,
-    user_id: uuid.UUID,
-    now: datetime.datetime,
-    seconds_per_minute: float,
-    public_url: str,
+    db: AsyncSession, incident: Incident, user_id: uuid.UUID, now: datetime.datetime, pace: Pace
 ) -> tuple[Reply, Outbox | None]:
     user = await db.get_one(UserProfile, user_id)
-    pages = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
-    outcome, mine = decide_decline([PendingPage(p.id, p.user_id, p.step) for p in pages], user.id)
     label = f"INC-{incident.number}"
-    if outcome is DeclineOutcome.IGNORED or mine is None or incident.status != "triggered":
-        return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False), None
-    page = next(p for p in pages if p.id == mine.id)
-    page.status = "declined"
-    workspace = await db.get_one(Workspace, incident.workspace_id)
-    backup = await person_of(db, workspace.id, page.backup_user_id) if page.step == 0 else None
-    decision = decide_escalation(
-        "pending",
-        page.step,
-        None,
-        incident.status,
-        page.user_id,
-        backup,
-        now,
-        declined_by=f"{user.display_name} declined {label}",
+    page = await db.scalar(
+        select(Page).where(Page.incident_id == incident.id, Page.user_id == user.id, Page.status == PageStatus.PENDING)
     )
-    if outcome is DeclineOutcome.NOBODY_CLAIMED:
-        note_timeline(db, incident, "nobody_claimed", decision.message, now)
-        outbox = Outbox(queue_channel_note(db, workspace, incident, decision.message, now), [])
-    else:
-        note_timeline(db, incident, "declined", decision.message, now)
-        outbox = await carry_out(
-            db, page, incident, workspace, decision, backup, now, seconds_per_minute, public_url, noted=True
-        )
-    text = f"Declined {label}; the backup is paged." if outcome is DeclineOutcome.PAGE_BACKUP else f"Declined {label}."
-    return Reply(text, True), outbox
+    if page is None or incident.status != "triggered":
+        return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False), None
+    page.status = PageStatus.DECLINED.value
+    await db.flush()
+    workspace = await db.get_one(Workspace, incident.workspace_id)
+    if page.step is None:  # an added responder says no: the chain is not theirs to move
+        message = f"{user.display_name} declined to join {label}."
+        note_timeline(db, incident.id, "declined", message, now)
+        return Reply(f"Declined {label}.", True), Outbox(queue_channel_note(db, workspace, incident, message, now), [])
+    message = f"{user.display_name} declined {label}."
+    note_timeline(db, incident.id, "declined", message, now)
+    outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
+    move, more = await advance(db, workspace, incident, Event.DECLINED, now, pace)
+    outbox.add(more)
+    if move is Move.PAGE and incident.chain_step is not None:
+        chain = chain_of(incident)
+        step = chain.steps[incident.chain_step]
+        who = " and ".join(target_label(t) for t in step.targets)
+        return Reply(
+            f"Declined {label}; paging step {incident.chain_step + 1} of {len(chain.steps)}: {who}.", True
+        ), outbox
+    if move is Move.EXHAUSTED:
+        return Reply(f"Declined {label}; nobody is left to page.", True), outbox
+    return Reply(f"Declined {label}; the others paged with you still can answer.", True), outbox

@@ -55,9 +55,9 @@ async def deliver(log_ids: Iterable[uuid.UUID]) -> None:
         await _wake(Job.DELIVER, log_id)
 
 
-async def escalate_at(page_id: uuid.UUID, delay_ms: int) -> None:
-    """Wake the page's escalation at its deadline."""
-    await _wake(Job.ESCALATE, page_id, max(0, delay_ms))
+async def escalate_at(incident_id: uuid.UUID, delay_ms: int) -> None:
+    """Wake the incident's chain at its current step's deadline."""
+    await _wake(Job.ESCALATE, incident_id, max(0, delay_ms))
 
 
 async def handle_slack_event(row_id: uuid.UUID) -> None:

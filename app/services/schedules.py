@@ -16,13 +16,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Membership, OnCallSchedule, OnCallSlot, RotationMember, UserProfile
+from app.db.models import (
+    EscalationPolicy,
+    EscalationStep,
+    EscalationTarget,
+    Membership,
+    OnCallSchedule,
+    OnCallSlot,
+    RotationMember,
+    UserProfile,
+)
 from app.db.transactions import lock_row, writing
 from app.domain.layering import ExistingSlot, Interval, plan_regeneration, subtract_overrides
 from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
 from app.domain.schedules import ScheduleDefinition, ScheduleFieldErrors, parse_definition, parse_instant
-from app.services.errors import FieldError, NotFound, parse_id
+from app.services.errors import Conflict, FieldError, NotFound, parse_id
 
 SLOT_ROLES = (Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)
 
@@ -35,6 +44,7 @@ class ScheduleView:
     members: tuple[UserProfile, ...]
     inactive_members: tuple[UserProfile, ...]
     backup: UserProfile | None
+    policy: EscalationPolicy | None = None  # when set, its steps replace the backup
 
     @property
     def unpageable(self) -> tuple[UserProfile, ...]:
@@ -81,6 +91,19 @@ def covered_until(rotation: Rotation[Any], horizon: datetime.datetime) -> dateti
 # ---------------------------------------------------------------- reading
 
 
+async def workspace_policy(db: AsyncSession, workspace_id: uuid.UUID, raw: object) -> uuid.UUID | None:
+    """A policy id from a body or form (blank for none), checked to be of this workspace."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        policy = await db.get(EscalationPolicy, uuid.UUID(str(raw)))
+    except ValueError:
+        policy = None
+    if policy is None or policy.workspace_id != workspace_id:
+        raise FieldError.one("escalation_policy_id", "Choose an escalation policy of this workspace.")
+    return policy.id
+
+
 async def get_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID | str) -> OnCallSchedule:
     """The schedule of this workspace, or NotFound (also for a malformed id)."""
     schedule = await db.get(OnCallSchedule, parse_id(schedule_id, "schedule"))
@@ -113,7 +136,8 @@ async def describe(db: AsyncSession, schedule: OnCallSchedule) -> ScheduleView:
     members = tuple(user for user, _, _ in rows)
     inactive = tuple(user for user, active, role in rows if not active or role not in SLOT_ROLES)
     backup = await db.get(UserProfile, schedule.escalation_to_id) if schedule.escalation_to_id else None
-    return ScheduleView(schedule, members, inactive, backup)
+    policy = await db.get(EscalationPolicy, schedule.escalation_policy_id) if schedule.escalation_policy_id else None
+    return ScheduleView(schedule, members, inactive, backup, policy)
 
 
 async def slots_between(
@@ -339,6 +363,7 @@ async def create_schedule(
         raise _field_error(exc) from None
     async with writing(db):
         member_ids, backup_id = await _resolve_people(db, workspace_id, definition)
+        policy_id = await workspace_policy(db, workspace_id, raw.get("escalation_policy_id"))
         if await db.scalar(
             select(OnCallSchedule.id).where(
                 OnCallSchedule.workspace_id == workspace_id, OnCallSchedule.name == definition.name
@@ -357,6 +382,7 @@ async def create_schedule(
             rotation_start=definition.starts_at or now,
             escalation_delay_minutes=definition.escalation_delay_minutes,
             escalation_to_id=backup_id,
+            escalation_policy_id=policy_id,
             is_active=True,
             horizon_weeks=8,
         )
@@ -382,6 +408,7 @@ def definition_fields(view: ScheduleView) -> dict[str, Any]:
         "members": [user.email for user in view.members],
         "escalation_to": view.backup.email if view.backup else None,
         "escalation_delay_minutes": schedule.escalation_delay_minutes,
+        "escalation_policy_id": str(schedule.escalation_policy_id) if schedule.escalation_policy_id else None,
     }
 
 
@@ -401,6 +428,11 @@ async def update_schedule(
         schedule = await _locked(db, workspace_id, schedule_id)
         view = await describe(db, schedule)
         merged = {**definition_fields(view), **{k: v for k, v in changes.items() if k != "starts_at"}}
+        policy_id = (
+            await workspace_policy(db, workspace_id, changes["escalation_policy_id"])
+            if "escalation_policy_id" in changes
+            else schedule.escalation_policy_id
+        )
         if changes.get("rotation") and changes["rotation"] != schedule.rotation:
             # Fields of the old cadence do not carry over to a new one.
             for stale in ("handoff_weekday", "shift_hours", "shift_days"):
@@ -429,6 +461,7 @@ async def update_schedule(
         schedule.time_zone = definition.zone.key
         schedule.escalation_delay_minutes = definition.escalation_delay_minutes
         schedule.escalation_to_id = backup_id
+        schedule.escalation_policy_id = policy_id
         await _set_members(db, schedule.id, member_ids)
         await db.flush()
         await materialise(db, schedule, effective, now)
@@ -510,9 +543,25 @@ async def set_active(
 
 
 async def delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID | str) -> None:
-    """Delete a schedule with its slots (incidents keep their history without it)."""
+    """Delete a schedule with its slots (incidents keep their history without it); one that a policy
+    step pages is refused, naming the policies."""
     async with writing(db):
         schedule = await _locked(db, workspace_id, schedule_id)
+        policies = list(
+            await db.scalars(
+                select(EscalationPolicy.name)
+                .join(EscalationStep, EscalationStep.policy_id == EscalationPolicy.id)
+                .join(EscalationTarget, EscalationTarget.step_id == EscalationStep.id)
+                .where(EscalationTarget.schedule_id == schedule.id)
+                .distinct()
+                .order_by(EscalationPolicy.name)
+            )
+        )
+        if policies:
+            raise Conflict(
+                f"{schedule.name} is paged by the escalation polic{'ies' if len(policies) > 1 else 'y'} "
+                f"{', '.join(policies)}; take it out of {'them' if len(policies) > 1 else 'it'} first."
+            )
         await db.execute(delete(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id))
         await db.execute(delete(RotationMember).where(RotationMember.schedule_id == schedule.id))
         await db.delete(schedule)

@@ -23,8 +23,15 @@ from app.tasks.context import task_session, task_settings
 
 
 # Retried when it raises (the database went away): the row's status makes a rerun send nothing twice.
+# Below escalations in priority (Dramatiq runs lower numbers first): a backlog of messages never
+# delays the next step of a chain.
 @dramatiq.actor(
-    actor_name="notifications.deliver", queue_name="notifications", max_retries=5, min_backoff=200, max_backoff=5_000
+    actor_name="notifications.deliver",
+    queue_name="notifications",
+    priority=10,
+    max_retries=5,
+    min_backoff=200,
+    max_backoff=5_000,
 )
 async def deliver(log_id: str) -> None:
     """Send one logged message; retry only a provable failure."""

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.deliveries import stalled_inbound, sweep_stalled
 from app.services.housekeeping import purge_expired_rows
-from app.services.incidents import overdue_page_ids
+from app.services.paging import due_incident_ids
 from app.services.periodic import claim
 from app.services.schedules import extend_all
 from app.tasks.context import task_session, task_settings
@@ -34,9 +34,9 @@ async def _extend_rotations(db: AsyncSession, now: datetime.datetime) -> None:
 
 
 async def _sweep_pages(db: AsyncSession, now: datetime.datetime) -> None:
-    # Deadlines whose wake-up message was lost (worker killed, Redis flushed): wake them again.
-    for page_id in await overdue_page_ids(db, now):
-        await asyncio.to_thread(escalate.send, str(page_id))
+    # Steps whose wake-up message was lost (worker killed, Redis flushed): wake them again.
+    for incident_id in await due_incident_ids(db, now):
+        await asyncio.to_thread(escalate.send, str(incident_id))
 
 
 async def _sweep_deliveries(db: AsyncSession, now: datetime.datetime) -> None:

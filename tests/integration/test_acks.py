@@ -169,7 +169,7 @@ async def test_decline_pages_the_backup_at_once(incident: Any, db: AsyncSession,
     client, team, settings, created, _, auth = incident
     body, headers = sms_request(settings, {"From": team["ann"].phone, "Body": "DECLINE", "MessageSid": "SM9"})
     response = await client.post("/integrations/twilio_sms/", content=body, headers=headers)
-    assert "Declined INC-1; the backup is paged." in response.text
+    assert "Declined INC-1; paging step 2 of 2: Ben." in response.text
 
     async def backup_texted() -> bool:
         return texts_to(fake_twilio, team["ben"].phone) == 1

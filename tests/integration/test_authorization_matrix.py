@@ -41,6 +41,7 @@ from app.main import STATIC_DIR, create_app
 from app.services import accounts
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
+from app.services.policies import create_policy
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
 from app.services.schedules import create_schedule
@@ -129,6 +130,13 @@ NEW_SCHEDULE = {
     "members": ["{member_email}", "{ann_email}"],
 }
 NEW_INCIDENT = {"title": "Matrix incident {case}", "severity": "SEV4", "schedule_id": "{schedule_id}"}
+NEW_POLICY = {
+    "name": "Matrix policy {case}",
+    "repeat": 1,
+    "steps": [{"delay_minutes": 5, "targets": [{"schedule_id": "{schedule_id}"}, {"user": "{member_email}"}]}],
+}
+POLICY = WS + "/escalation-policies/{policy_id}"
+API_POLICY = API + "/escalation-policies/{policy_id}"
 
 ROUTES: dict[tuple[str, str], Row] = {
     # -------- outside any workspace
@@ -202,6 +210,14 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/incidents/{incident_id}/ack"): Row(MEMBER, body={}),
     ("POST", WS + "/incidents/{incident_id}/decline"): Row(MEMBER, body={}),
     ("POST", WS + "/incidents/{incident_id}/resolve"): Row(MEMBER, "incident", body={}),
+    ("POST", WS + "/incidents/{incident_id}/escalate"): Row(MEMBER, "incident", body={}),
+    ("POST", WS + "/incidents/{incident_id}/responders"): Row(MEMBER, "incident", body={"user": "{ann_email}"}),
+    ("GET", WS + "/escalation-policies"): Row(VIEWER),
+    ("GET", WS + "/escalation-policies/new"): Row(ADMIN),
+    ("POST", WS + "/escalation-policies/new"): Row(ADMIN, body={}),
+    ("GET", POLICY): Row(ADMIN, "policy"),
+    ("POST", POLICY): Row(ADMIN, "policy", body={}),
+    ("POST", POLICY + "/delete"): Row(ADMIN, "policy", body={}),
     # -------- JSON API
     ("GET", API + "/members"): Row(VIEWER),
     ("GET", API + "/oncall"): Row(VIEWER),
@@ -220,6 +236,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", API + "/incidents"): Row(MEMBER, body=NEW_INCIDENT),
     ("GET", API + "/incidents/{incident_id}"): Row(VIEWER),
     ("POST", API + "/incidents/{incident_id}/resolve"): Row(MEMBER, "incident", body={}),
+    ("POST", API + "/incidents/{incident_id}/escalate"): Row(MEMBER, "incident", body={}),
+    ("POST", API + "/incidents/{incident_id}/responders"): Row(MEMBER, "incident", body={"user": "{ann_email}"}),
+    ("GET", API + "/escalation-policies"): Row(VIEWER),
+    ("POST", API + "/escalation-policies"): Row(ADMIN, body=NEW_POLICY),
+    ("GET", API_POLICY): Row(VIEWER, "policy"),
+    ("PATCH", API_POLICY): Row(ADMIN, "policy", body={"repeat": 2}),
+    ("DELETE", API_POLICY): Row(ADMIN, "policy"),
 }
 
 # ---------------------------------------------------------------- the route table
@@ -508,6 +531,14 @@ class World:
             self.settings.public_url,
         )
         return {"incident_id": str(incident.id)}
+
+    async def make_policy(self, _holder: str) -> dict[str, str]:
+        self.made += 1
+        body = {
+            "name": f"Matrix policy {self.made}",
+            "steps": [{"delay_minutes": 5, "targets": [{"schedule_id": self.values["schedule_id"]}]}],
+        }
+        return {"policy_id": str((await create_policy(self.db, self.acme.workspace.id, body)).id)}
 
     async def make_invitation(self, _holder: str) -> dict[str, str]:
         self.made += 1

@@ -456,7 +456,9 @@ async def test_nobody_verified_pages_the_backup_at_once(web: Web, db: AsyncSessi
     schedule = await make_paging_schedule(db, team, 15)
     created = await web.declare("API down", schedule.id)
     messages = [e["message"] for e in created["timeline"]]
-    assert "Ann (primary) has no verified phone number or Slack id; paging the backup at once." in messages
+    assert "Step 1 of 2: Ann (primary) has no verified phone number or Slack id; skipped." in messages
+    assert "Step 1 of 2 pages nobody; moving on at once." in messages
+    assert "Paging Ben (backup) by Slack and SMS, step 2 of 2." in messages
 
     async def backup_texted() -> bool:
         return len(texts(fake_twilio, team["ben"].phone)) == 1
@@ -558,11 +560,12 @@ async def test_an_impostor_in_another_workspace_gets_nothing(
     untouched = await web.incident(g_incident["id"], "globex", g_auth)
     assert untouched["status"] == "triggered"
     assert untouched["responders"] == []
-    # The impostor's page is only recorded (never sent): the backup is paged at once.
-    assert sorted((p["user"]["email"], p["status"], p["sent_at"]) for p in untouched["pages"])[1:] == [
-        (imp.email, "escalated", None)
+    # The impostor has no verified contact, so their step is skipped: the backup is paged at once.
+    assert [(p["user"]["email"], p["step"], p["status"]) for p in untouched["pages"]] == [
+        (globex["gbak"].email, 1, "pending")
     ]
-    assert [p["user"]["email"] for p in untouched["pages"] if p["status"] == "pending"] == [globex["gbak"].email]
+    skipped = [e["message"] for e in untouched["timeline"] if e["kind"] == "skipped"]
+    assert skipped == ["Step 1 of 2: Imp (primary) has no verified phone number or Slack id; skipped."], skipped
     assert all("[Vigilo Globex]" not in body for body in texts(fake_twilio, victim.phone))
 
 
@@ -585,7 +588,12 @@ async def paged(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> tuple[We
 async def test_paging_sms_ends_with_its_reply_code(paged: Any, fake_twilio: FakeServer) -> None:
     web, _, _ = paged
     (body,) = texts(fake_twilio, web.team["ann"].phone)
-    assert body == "[Vigilo Acme] INC-1 SEV2 API down. Reply 1A to acknowledge, 1D to decline."
+    # Where the page stands: its step, who comes next and when (in Ann's zone), then the reply code.
+    assert re.fullmatch(
+        r"\[Vigilo Acme\] INC-1 SEV2 API down \(step 1 of 2; next: Ben at \d\d:\d\d\)\. "
+        r"Reply 1A to acknowledge, 1D to decline\.",
+        body,
+    ), body
 
 
 async def test_code_a_acknowledges_that_page(paged: Any, db: AsyncSession) -> None:
@@ -611,13 +619,14 @@ async def test_code_d_declines_and_pages_the_backup(paged: Any, db: AsyncSession
     state = await web.incident(created["id"])
     assert [(p["step"], p["status"]) for p in state["pages"]] == [(0, "declined"), (1, "pending")]
     messages = [e["message"] for e in state["timeline"]]
-    assert "Ann declined INC-1; paging Ben (backup)." in messages
-    # The backup declines too: the timeline says nobody has claimed it.
+    assert "Ann declined INC-1." in messages
+    assert "Paging Ben (backup) by Slack and SMS, step 2 of 2." in messages
+    # The backup declines too: the last step is over, and the timeline says nobody acknowledged.
     second = await web.sms(team["ben"].phone, "1d")
     assert "Vigilo, Acme:" in second
     assert "(API down)" in second
     messages = [e["message"] for e in (await web.incident(created["id"]))["timeline"]]
-    assert any(m.startswith("Ben declined INC-1; nobody has claimed it") for m in messages), messages
+    assert messages[-2:] == ["Ben declined INC-1.", "Nobody acknowledged INC-1 after 2 steps."], messages
     assert await responders(db) == []
 
 
@@ -637,9 +646,8 @@ async def test_two_pending_pages_need_a_code(paged: Any, db: AsyncSession, fake_
         return len(texts(fake_twilio, ann.phone)) == 2
 
     await until(both_texted)
-    assert (
-        texts(fake_twilio, ann.phone)[1] == "[Vigilo Acme] INC-2 SEV2 DB down. Reply 2A to acknowledge, 2D to decline."
-    )
+    assert texts(fake_twilio, ann.phone)[1].startswith("[Vigilo Acme] INC-2 SEV2 DB down (step 1 of 2")
+    assert texts(fake_twilio, ann.phone)[1].endswith(". Reply 2A to acknowledge, 2D to decline.")
 
     listing = ("1A/1D: Acme INC-1 API down", "2A/2D: Acme INC-2 DB down")
     for bare in ("ACK", "decline"):
@@ -677,7 +685,8 @@ async def test_two_pending_pages_need_a_code(paged: Any, db: AsyncSession, fake_
         return len(texts(fake_twilio, ann.phone)) == 3
 
     await until(third_texted)
-    assert texts(fake_twilio, ann.phone)[2].endswith("INC-3 SEV2 Queue stuck. Reply 2A to acknowledge, 2D to decline.")
+    assert texts(fake_twilio, ann.phone)[2].endswith("). Reply 2A to acknowledge, 2D to decline.")
+    assert "INC-3 SEV2 Queue stuck (step 1 of 2" in texts(fake_twilio, ann.phone)[2]
     session = await fresh(db)
     codes = {p.reply_code for p in await session.scalars(select(Page).where(Page.status == "pending"))}
     assert codes == {1, 2}

@@ -173,7 +173,7 @@ async def test_status_callback_forged_delivered_repeated_and_undelivered(
 
     await until(accepted_shown)
     html = (await web.client.get(page_url)).text
-    assert "Paging Ann (primary) by Slack and SMS." in html
+    assert "Paging Ann (primary) by Slack and SMS, step 1 of 2." in html
     assert f"SMS to {ann.phone} accepted by Twilio." in html
 
     # Forged: a signature made with another token is refused and changes nothing.
@@ -261,8 +261,8 @@ async def test_nobody_reached_when_twilio_refuses_and_slack_is_not_configured(
         assert "Nobody has been reached" in banner
         assert "SMS: failed" in banner, banner
         assert "accepted by Twilio" not in html
-        assert "escalates" not in html  # no backup: nobody comes after
-        assert "nobody comes after" in html
+        assert "Escalates" not in html  # no backup: nobody comes after
+        assert "Nobody comes after" in html
 
 
 # ---------------------------------------------------------------- escalates / nobody comes after
@@ -273,8 +273,8 @@ async def test_escalates_only_when_someone_comes_after(web: Web, db: AsyncSessio
     await web.login_as("owner")
     with_backup = await make_paging_schedule(db, web.team, 30)
     primary_page = (await web.client.get(f"/ws/acme/incidents/{await web.declare(with_backup.id)}")).text
-    assert "escalates" in primary_page
-    assert "nobody comes after" not in primary_page
+    assert re.search(r"Escalates in \d+ min \(\d\d:\d\d\) to Ben unless acknowledged", primary_page), primary_page
+    assert "Nobody comes after" not in primary_page
 
     # Not started yet: nobody in the rotation is on call, so the backup (Ben) is paged at once.
     later = await create_schedule(
@@ -285,10 +285,10 @@ async def test_escalates_only_when_someone_comes_after(web: Web, db: AsyncSessio
     )
     backup_page = (await web.client.get(f"/ws/acme/incidents/{await web.declare(later.id)}")).text
     assert re.search(r"Backup: <strong>Ben</strong>", backup_page), backup_page
-    assert "escalates" not in backup_page
-    assert "nobody comes after" in backup_page
+    assert "Escalates" not in backup_page
+    assert "Nobody comes after" in backup_page
 
-    # The primary is the backup too: nobody distinct to escalate to.
+    # The primary is the backup too: the backup step pages the same person again.
     same = await create_schedule(
         db,
         web.team.workspace.id,
@@ -296,8 +296,7 @@ async def test_escalates_only_when_someone_comes_after(web: Web, db: AsyncSessio
         now,
     )
     same_page = (await web.client.get(f"/ws/acme/incidents/{await web.declare(same.id)}")).text
-    assert "escalates" not in same_page
-    assert "nobody comes after" in same_page
+    assert "to Ann unless acknowledged" in same_page
 
 
 # ---------------------------------------------------------------- Declare form

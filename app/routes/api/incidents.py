@@ -1,4 +1,4 @@
-"""The incidents API: declare (and page), read, resolve."""
+"""The incidents API: declare (and page), read, resolve, escalate now, add a responder."""
 
 from __future__ import annotations
 
@@ -12,19 +12,25 @@ from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
-from app.routes.access import settings_of
+from app.routes.access import pace_of, settings_of
 from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import IncidentOut, incident_view
 from app.services.identity import WorkspaceAccess
 from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
+from app.services.paging import add_responder, escalate_now
 
 
 class IncidentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: Text
     severity: Text
-    schedule_id: Text
+    schedule_id: Text | None = None
+    escalation_policy_id: Text | None = None
+
+
+class ResponderAdd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    user: Text
 
 
 def _now() -> datetime.datetime:
@@ -57,6 +63,7 @@ class IncidentsApi(Controller):
             _now(),
             settings.seconds_per_delay_minute,
             settings.public_url,
+            policy_id=data.escalation_policy_id,
         )
         return incident_view(await describe_incident(db_session, incident))
 
@@ -79,4 +86,37 @@ class IncidentsApi(Controller):
     )
     async def resolve(self, db_session: AsyncSession, access: WorkspaceAccess, incident_id: str) -> IncidentOut:
         incident = await resolve_incident(db_session, access, incident_id, _now())
+        return incident_view(await describe_incident(db_session, incident))
+
+    @post(
+        "/{incident_id:str}/escalate",
+        opt={"role": Role.MEMBER},
+        status_code=200,
+        responses=CONFLICT_PROBLEMS,
+        summary="Escalate now: page the chain's next step at once (409 when none is left)",
+    )
+    async def escalate(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+    ) -> IncidentOut:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        await escalate_now(db_session, access, incident, _now(), pace_of(request))
+        return incident_view(await describe_incident(db_session, incident))
+
+    @post(
+        "/{incident_id:str}/responders",
+        opt={"role": Role.MEMBER},
+        status_code=200,
+        responses=CONFLICT_PROBLEMS,
+        summary="Add a responder: page a chosen person outside the chain, once (409 when already added)",
+    )
+    async def add(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        incident_id: str,
+        data: ResponderAdd,
+    ) -> IncidentOut:
+        incident = await get_incident(db_session, access.workspace.id, incident_id)
+        await add_responder(db_session, access, incident, data.user, _now(), pace_of(request))
         return incident_view(await describe_incident(db_session, incident))

@@ -15,7 +15,7 @@ from app.domain.roles import Role
 from app.domain.schedules import parse_instant
 from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
-from app.routes.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import (
     OnCallOut,
     OnCallOverviewOut,
@@ -61,6 +61,7 @@ class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starts_at: Text | None = None
     escalation_to: Text | None = None
     escalation_delay_minutes: int = 15
+    escalation_policy_id: Text | None = None
     is_active: bool = True
 
 
@@ -75,6 +76,7 @@ class SchedulePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     shift_days: int | msgspec.UnsetType | None = UNSET
     escalation_to: Text | msgspec.UnsetType | None = UNSET
     escalation_delay_minutes: int | msgspec.UnsetType = UNSET
+    escalation_policy_id: Text | msgspec.UnsetType | None = UNSET
     is_active: bool | msgspec.UnsetType = UNSET
 
 
@@ -150,9 +152,9 @@ class SchedulesApi(Controller):
     @delete(
         "/schedules/{schedule_id:str}",
         opt=WRITE,
-        responses=WRITE_PROBLEMS,
+        responses=CONFLICT_PROBLEMS,
         status_code=HTTP_204_NO_CONTENT,
-        summary="Delete a schedule",
+        summary="Delete a schedule (409 while an escalation policy pages it)",
     )
     async def remove(self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str) -> None:
         await delete_schedule(db_session, access.workspace.id, schedule_id)

@@ -11,6 +11,7 @@ from typing import TypedDict
 
 from app.db.models import Membership, OnCallSlot, UserProfile
 from app.services.incidents import IncidentView
+from app.services.policies import PolicyView
 from app.services.schedules import OnCall, ScheduleView
 
 
@@ -26,6 +27,11 @@ class MemberOut(TypedDict):
     is_active: bool
 
 
+class PolicyRef(TypedDict):
+    id: str
+    name: str
+
+
 class ScheduleOut(TypedDict):
     id: str
     name: str
@@ -39,6 +45,7 @@ class ScheduleOut(TypedDict):
     members: list[UserOut]
     escalation_to: UserOut | None
     escalation_delay_minutes: int
+    escalation_policy: PolicyRef | None
     is_active: bool
     horizon_weeks: int
     warnings: list[str]
@@ -91,7 +98,8 @@ class ResponderOut(TypedDict):
 class PageOut(TypedDict):
     id: str
     user: UserOut | None
-    step: int
+    step: int | None  # 0-based; null for a responder added by hand
+    round: int | None  # 0-based
     status: str
     sent_at: str | None
     deadline: str | None
@@ -110,7 +118,9 @@ class IncidentOut(TypedDict):
     severity: str
     status: str
     schedule_id: str | None
+    escalation_policy: PolicyRef | None
     created_at: str
+    escalation_due_at: str | None
     responders: list[ResponderOut]
     pages: list[PageOut]
     timeline: list[TimelineOut]
@@ -152,6 +162,7 @@ def schedule_view(view: ScheduleView) -> ScheduleOut:
         "members": [user_view(user) for user in view.members],
         "escalation_to": maybe_user(view.backup),
         "escalation_delay_minutes": schedule.escalation_delay_minutes,
+        "escalation_policy": {"id": str(view.policy.id), "name": view.policy.name} if view.policy else None,
         "is_active": schedule.is_active,
         "horizon_weeks": schedule.horizon_weeks,
         "warnings": [
@@ -201,7 +212,9 @@ def incident_view(view: IncidentView) -> IncidentOut:
         "severity": incident.severity,
         "status": incident.status,
         "schedule_id": str(incident.schedule_id) if incident.schedule_id else None,
+        "escalation_policy": {"id": str(view.policy.id), "name": view.policy.name} if view.policy else None,
         "created_at": instant(incident.created_at),
+        "escalation_due_at": maybe_instant(incident.escalation_due_at),
         "responders": [
             {"user": user_view(user), "role": r.role, "source": r.source, "joined_at": instant(r.joined_at)}
             for r, user in view.responders
@@ -211,6 +224,7 @@ def incident_view(view: IncidentView) -> IncidentOut:
                 "id": str(page.id),
                 "user": maybe_user(user),
                 "step": page.step,
+                "round": page.round,
                 "status": page.status,
                 "sent_at": maybe_instant(page.sent_at),
                 "deadline": maybe_instant(page.deadline),
@@ -218,4 +232,44 @@ def incident_view(view: IncidentView) -> IncidentOut:
             for page, user in view.pages
         ],
         "timeline": [{"at": instant(e.at), "kind": e.kind, "message": e.message} for e in view.timeline],
+    }
+
+
+class PolicyTargetSchedule(TypedDict):
+    schedule: PolicyRef
+
+
+class PolicyTargetUser(TypedDict):
+    user: UserOut
+
+
+class PolicyStepOut(TypedDict):
+    delay_minutes: int
+    targets: list[PolicyTargetSchedule | PolicyTargetUser]
+
+
+class PolicyOut(TypedDict):
+    id: str
+    name: str
+    repeat: int
+    steps: list[PolicyStepOut]
+    used_by: list[str]  # the schedules that page through it
+
+
+def policy_view(view: PolicyView) -> PolicyOut:
+    steps: list[PolicyStepOut] = []
+    for step in view.steps:
+        targets: list[PolicyTargetSchedule | PolicyTargetUser] = []
+        for target in step.targets:
+            if target.schedule is not None:
+                targets.append({"schedule": {"id": str(target.schedule.id), "name": target.schedule.name}})
+            elif target.user is not None:
+                targets.append({"user": user_view(target.user)})
+        steps.append({"delay_minutes": step.delay_minutes, "targets": targets})
+    return {
+        "id": str(view.policy.id),
+        "name": view.policy.name,
+        "repeat": view.policy.repeat,
+        "steps": steps,
+        "used_by": list(view.used_by),
     }
