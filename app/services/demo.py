@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from app.db.transactions import writing
 from app.domain.roles import Role
 from app.services.accounts import hash_password
 from app.services.identity import WorkspaceRef
+from app.services.policies import create_policy, list_policies
 from app.services.schedules import create_schedule, list_schedules
 
 DEMO_SLUG = "demo"
@@ -86,7 +88,29 @@ async def seed_demo(db: AsyncSession, now: datetime.datetime, password: str | No
             # Started two weeks ago, so the calendar shows some history too.
             start = (now - datetime.timedelta(days=14)).isoformat()
             await create_schedule(db, workspace.id, {**body, "starts_at": start}, now)
+    await _seed_policy(db, workspace.id)
     return DemoResult(WorkspaceRef.of(workspace), password, created)
+
+
+DEMO_POLICY = "Platform — follow the sun"
+
+
+async def _seed_policy(db: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """A policy beside the schedules' own backups (no schedule uses it): declare an incident through
+    it to see a chain of steps and a repeat."""
+    if any(view.policy.name == DEMO_POLICY for view in await list_policies(db, workspace_id)):
+        return
+    by_name = {schedule.name: schedule.id for schedule in await list_schedules(db, workspace_id)}
+    body = {
+        "name": DEMO_POLICY,
+        "repeat": 1,
+        "steps": [
+            {"delay_minutes": 5, "targets": [{"schedule_id": str(by_name["Platform — primary"])}]},
+            {"delay_minutes": 10, "targets": [{"user": "dave@example.com"}, {"user": "carol@example.com"}]},
+            {"delay_minutes": 15, "targets": [{"user": "admin@example.com"}]},
+        ],
+    }
+    await create_policy(db, workspace_id, body)
 
 
 async def _seed(db: AsyncSession, password_hash: str, now: datetime.datetime) -> tuple[Workspace, bool]:
