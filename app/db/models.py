@@ -181,7 +181,7 @@ class OnCallSchedule(UUIDAuditBase):
     horizon_weeks: Mapped[int] = mapped_column(Integer, default=8)
     # When set, its steps replace the implicit [primary] → escalation_delay_minutes → [escalation_to].
     escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escalation_policy.id", ondelete="RESTRICT"), default=None, index=True
+        ForeignKey("escalation_policy.id"), default=None, index=True
     )
 
 
@@ -222,9 +222,7 @@ class EscalationTarget(UUIDBase):
 
     step_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalation_step.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("oncall_schedule.id", ondelete="RESTRICT"), default=None, index=True
-    )
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("oncall_schedule.id"), default=None, index=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_profile.id", ondelete="CASCADE"), default=None, index=True
     )

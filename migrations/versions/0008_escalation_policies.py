@@ -80,7 +80,6 @@ def upgrade() -> None:
             ["schedule_id"],
             ["oncall_schedule.id"],
             name=op.f("fk_escalation_target_schedule_id_oncall_schedule"),
-            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["step_id"],
@@ -119,7 +118,6 @@ def upgrade() -> None:
             "escalation_policy",
             ["escalation_policy_id"],
             ["id"],
-            ondelete="RESTRICT",
         )
     with op.batch_alter_table("page") as batch_op:
         batch_op.add_column(sa.Column("round", sa.Integer(), nullable=True))
