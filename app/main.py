@@ -35,6 +35,7 @@ from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
 from app.routes.api.incidents import IncidentsApi
+from app.routes.api.me import MeApi
 from app.routes.api.members import MembersApi
 from app.routes.api.policies import PoliciesApi
 from app.routes.api.schedules import SchedulesApi
@@ -62,7 +63,7 @@ from app.routes.profile import ProfilePages
 from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
-from app.routes.webhooks import slack_events, twilio_sms, twilio_status
+from app.routes.webhooks import slack_events, twilio_sms, twilio_status, twilio_voice_answer, twilio_voice_status
 from app.routes.workspace import WorkspacePages
 from app.sessions import RotatingSessionBackend
 from app.tasks import broker as task_broker
@@ -80,6 +81,7 @@ CSRF_EXEMPT = [
     r"^/integrations/slack/events$",
     r"^/integrations/twilio_sms/?$",
     r"^/integrations/twilio_status/?$",
+    r"^/integrations/twilio_voice/(answer/[0-9a-fA-F-]+|status)$",
 ]
 
 
@@ -175,6 +177,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     slack_events,
                     twilio_sms,
                     twilio_status,
+                    twilio_voice_answer,
+                    twilio_voice_status,
                     WorkspacePages,
                     PeoplePages,
                     OnCallPages,
@@ -186,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ],
             ),
             MembersApi,
+            MeApi,
             SchedulesApi,
             SlotsApi,
             IncidentsApi,

@@ -64,11 +64,21 @@ class UserProfile(UUIDAuditBase):
     is_installation_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Sessions that logged in before this instant are no longer valid (a password was reset).
     sessions_valid_after: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # How a page reaches their verified phone: a text, a call, or both; with both, the call comes
+    # `voice_after_minutes` after the text when nobody has acknowledged (0: at once).
+    page_by_sms: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    page_by_voice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    voice_after_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def paging_phone(self) -> str | None:
         """The phone number pages go to: only a verified one."""
         return self.phone if self.phone and self.phone_verified_at else None
+
+    @property
+    def page_by(self) -> list[str]:
+        """How their verified phone pages them: "sms", "voice", or both."""
+        return [way for way, on in (("sms", self.page_by_sms), ("voice", self.page_by_voice)) if on]
 
     @property
     def paging_slack_id(self) -> str | None:
@@ -350,7 +360,7 @@ class IncidentResponder(UUIDAuditBase):
     __tablename__ = "incident_responder"
     __table_args__ = (
         UniqueConstraint("incident_id", "user_id", name="uq_incident_responder_user"),
-        CheckConstraint("source IN ('slack', 'sms', 'web')", name="source"),
+        CheckConstraint("source IN ('slack', 'sms', 'voice', 'web', 'pagerduty')", name="source"),
     )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))

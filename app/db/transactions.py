@@ -33,7 +33,14 @@ async def writing(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 
 async def lock_row(db: AsyncSession, model: type[DeclarativeBase], row_id: uuid.UUID) -> bool:
-    """Lock one row until the transaction ends (FOR UPDATE; SQLite's IMMEDIATE transaction already
-    serialises writers). False when the row does not exist."""
-    found = await db.scalar(select(model.id).where(model.id == row_id).with_for_update())  # type: ignore[attr-defined]
+    """Lock one row until the transaction ends (SQLite's IMMEDIATE transaction already serialises
+    writers). False when the row does not exist.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it serialises the units of work that lock the same row, but
+    lets others insert rows that refer to it (their foreign-key check takes FOR KEY SHARE). With FOR
+    UPDATE, declaring (workspace row, then the person paged) and escalating (the person, then a
+    delivery row referring to the workspace) deadlocked under load."""
+    found = await db.scalar(
+        select(model.id).where(model.id == row_id).with_for_update(key_share=True)  # type: ignore[attr-defined]
+    )
     return found is not None

@@ -17,11 +17,12 @@ ACK_REACTION, DECLINE_REACTION = "white_check_mark", "x"
 class Source(StrEnum):
     SLACK = "slack"
     SMS = "sms"
+    VOICE = "voice"
     WEB = "web"
 
     @property
     def label(self) -> str:
-        return {"slack": "Slack", "sms": "SMS", "web": "the web"}[self.value]
+        return {"slack": "Slack", "sms": "SMS", "voice": "a phone call", "web": "the web"}[self.value]
 
 
 class AckOutcome(StrEnum):

@@ -34,6 +34,8 @@ def delivery_state(channel: str, status: str, provider_status: str | None, error
     """The honest state of one message."""
     if status in {"pending", "sending", "retrying"}:
         return DeliveryState("waiting" if status != "retrying" else "waiting to retry", Tone.WAITING)
+    if status == "sent" and channel == "voice":
+        return _call_state(provider_status, error)
     if status == "sent":
         if provider_status == "delivered":
             return DeliveryState("delivered", Tone.OK)
@@ -47,6 +49,25 @@ def delivery_state(channel: str, status: str, provider_status: str | None, error
     if status == "skipped":
         return DeliveryState(f"not sent: {error or 'no address'}", Tone.BAD)
     return DeliveryState(f"failed: {error or 'no reason given'}", Tone.BAD)
+
+
+_CALL_STATES = {
+    None: DeliveryState("placed by Twilio", Tone.OK),
+    "queued": DeliveryState("placed by Twilio", Tone.OK),
+    "initiated": DeliveryState("dialling", Tone.OK),
+    "ringing": DeliveryState("ringing", Tone.OK),
+    "in-progress": DeliveryState("answered", Tone.OK),
+    "completed": DeliveryState("answered", Tone.OK),
+    "busy": DeliveryState("busy", Tone.BAD),
+    "no-answer": DeliveryState("no answer", Tone.BAD),
+    "canceled": DeliveryState("cancelled", Tone.BAD),
+}
+
+
+def _call_state(provider_status: str | None, error: str | None) -> DeliveryState:
+    """A call Twilio placed: what its status callback said last."""
+    known = _CALL_STATES.get(provider_status)
+    return known if known is not None else DeliveryState(f"failed ({error or provider_status})", Tone.BAD)
 
 
 def nobody_reached(states: list[DeliveryState]) -> bool:

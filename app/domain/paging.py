@@ -24,6 +24,9 @@ class Person:
     slack_user_id: str | None
     eligible: bool = True  # an active workspace member with role member or above
     time_zone: str = "UTC"  # the person's own, for times in what they are sent
+    by_sms: bool = True  # how their verified phone is used: a text, a call, or both
+    by_voice: bool = False
+    voice_after_minutes: int = 0  # with both: the call comes this long after the text, if nobody acked
 
     @property
     def reachable(self) -> bool:
@@ -31,8 +34,20 @@ class Person:
 
 
 def channels(person: Person) -> str:
-    ways = [w for w, ok in (("Slack", person.slack_user_id), ("SMS", person.phone)) if ok]
-    return " and ".join(ways)
+    """ "Slack and SMS", "Slack, SMS and a call (after 5 min)"."""
+    call = "a call" + (
+        f" (after {person.voice_after_minutes} min)" if person.by_sms and person.voice_after_minutes else ""
+    )
+    ways = [
+        way
+        for way, ok in (
+            ("Slack", person.slack_user_id),
+            ("SMS", person.phone and person.by_sms),
+            (call, person.phone and person.by_voice),
+        )
+        if ok
+    ]
+    return ", ".join(ways[:-1]) + " and " + ways[-1] if len(ways) > 1 else "".join(ways)
 
 
 def sms_text(workspace: str, number: int, severity: str, title: str, reply_code: int, where: str = "") -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+# A form with fields that repeat (multi-selects, checkboxes): a repeated field's value is a list.
+MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MAX_FIELD_LENGTH = 2000
 
 

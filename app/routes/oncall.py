@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +19,7 @@ from app.domain.contact import zone_choices
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
-from app.routes.forms import field, when_field
+from app.routes.forms import MultiForm, field, when_field
 from app.routes.notices import back_to
 from app.routes.schedule_form import WEEKDAYS, ScheduleForm
 from app.services.board import load_board
@@ -46,7 +44,6 @@ from app.services.schedules import (
 
 VIEWER = {"role": Role.VIEWER}
 ADMIN = {"role": Role.ADMIN}
-MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MAX_WEEKS = 8
 HANDOFF_PAGE = 50
 # One URL for the page; an HTMX request for one of its live parts gets just that partial.

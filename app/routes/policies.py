@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
 from app.routes.access import provide_access
+from app.routes.forms import MultiForm
 from app.routes.notices import back_to
 from app.routes.policy_form import PolicyForm
 from app.services.errors import Conflict, FieldError
@@ -33,7 +32,6 @@ from app.services.schedules import list_schedules
 
 VIEWER = {"role": Role.VIEWER}
 ADMIN = {"role": Role.ADMIN}
-MultiForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 _PATH = re.compile(r"^steps\[(\d+)\]\.(delay_minutes|targets)")
 
 

@@ -18,9 +18,9 @@ from app.domain.roles import Role
 from app.domain.verification import ContactKind
 from app.integrations.slack import SlackAdapter
 from app.routes.access import provide_access, settings_of
-from app.routes.forms import Form, field
+from app.routes.forms import Form, MultiForm, field
 from app.routes.notices import back_to
-from app.services.accounts import ProfileInput, get_user, update_profile
+from app.services.accounts import ProfileInput, get_user, set_paging_choice, update_profile
 from app.services.contact_points import confirm_code, pending_code, remove_contact, send_code
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
@@ -62,6 +62,8 @@ class ProfilePages(Controller):
             # The field offers the value still to verify; a verified one is shown above it, not in it.
             "phone": "" if user.paging_phone else (user.phone or ""),
             "slack_user_id": "" if user.paging_slack_id else (user.slack_user_id or ""),
+            "page_by": ",".join(user.page_by),
+            "voice_after_minutes": str(user.voice_after_minutes),
             **(form or {}),
         }
         context = {
@@ -95,6 +97,20 @@ class ProfilePages(Controller):
         except FieldError as exc:
             return await self._render(db_session, access, form, exc.errors, status_code=422)
         return self._back(request, access, "Saved")
+
+    @post("/paging", name="profile_paging", opt=VIEWER, status_code=303)
+    async def paging(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: MultiForm
+    ) -> Template | Redirect:
+        raw = data.get("page_by", [])
+        ways = [str(way) for way in (raw if isinstance(raw, list) else [raw])]
+        after = str(data.get("voice_after_minutes", "0"))[:10]
+        try:
+            await set_paging_choice(db_session, access.user.id, ways, after)
+        except FieldError as exc:
+            form = {"page_by": ",".join(ways), "voice_after_minutes": after}
+            return await self._render(db_session, access, form, exc.errors, status_code=422)
+        return self._back(request, access, "Saved how you are paged")
 
     @post("/contact/{kind:str}/send", name="contact_send", opt=VIEWER, status_code=303)
     async def send(

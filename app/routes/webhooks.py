@@ -14,13 +14,21 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
-from app.integrations.twilio_sms import STATUS_PATH
+from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_STATUS_PATH
 from app.routes.access import settings_of
 from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
 from app.services import jobs
 from app.services.deliveries import record_provider_status
-from app.services.inbound import handle_sms, record_inbound, record_rejected, sms_summary
+from app.services.inbound import (
+    handle_sms,
+    handle_voice,
+    record_inbound,
+    record_rejected,
+    sms_summary,
+    voice_summary,
+)
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -109,9 +117,83 @@ async def twilio_status(request: Request[Any, Any, Any], db_session: AsyncSessio
     if not token or not RequestValidator(token).validate(settings.public_url + STATUS_PATH, params, signature):
         await record_rejected(db_session, "sms_status", "bad X-Twilio-Signature", _now())
         return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
-    known = await record_provider_status(
+    news = await record_provider_status(
         db_session, params.get("MessageSid", ""), params.get("MessageStatus", ""), params.get("ErrorCode", ""), _now()
     )
-    if not known:  # 200 all the same: an unknown SID is not worth Twilio's retries
+    if not news.known:  # 200 all the same: an unknown SID is not worth Twilio's retries
         logger.info("Twilio status for an SMS we do not know: %s", params.get("MessageSid", "")[:64])
+    return Response("", status_code=200, media_type=MediaType.TEXT)
+
+
+def _twilio_params(raw: bytes) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+
+def _twilio_signed(token: str | None, url: str, params: dict[str, str], signature: str) -> bool:
+    return bool(token) and RequestValidator(token).validate(url, params, signature)
+
+
+@post(
+    VOICE_ANSWER_PATH + "{call_id:str}",
+    name="twilio_voice_answer",
+    opt={"public": True},
+    request_max_body_size=MAX_BODY,
+)
+async def twilio_voice_answer(request: Request[Any, Any, Any], db_session: AsyncSession, call_id: str) -> Response[Any]:
+    """The key pressed on a call (or none): verified, recorded once per call, acted on, and said back."""
+    settings = settings_of(request)
+    raw = await request.body()
+    params = _twilio_params(raw)
+    url = settings.public_url + VOICE_ANSWER_PATH + call_id
+    if not _twilio_signed(settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature", "")):
+        await record_rejected(db_session, "voice", "bad X-Twilio-Signature", _now())
+        return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
+    sid = params.get("CallSid", "") or f"no-sid-{_now().timestamp()}"
+    summary = voice_summary(call_id, params.get("Digits", ""), params.get("AnsweredBy", ""))
+    try:
+        received = await record_inbound(db_session, "voice", sid, summary, _now())
+        if received.handled and received.earlier_outcome:
+            text = received.earlier_outcome
+        else:
+            text = await handle_voice(
+                db_session, received.row_id, _now(), settings.seconds_per_delay_minute, settings.public_url
+            )
+    except DBAPIError:
+        # Nothing acted on: the sweeper handles a recorded key press; the caller hears to try the web.
+        logger.exception("database error while handling a key pressed on call %s", sid)
+        await db_session.rollback()
+        text = "Sorry, that did not go through. Please acknowledge on the web or by text."
+    reply = VoiceResponse()
+    reply.say(text)
+    reply.hangup()
+    return Response(str(reply), media_type=MediaType.XML, status_code=200)
+
+
+@post(VOICE_STATUS_PATH, name="twilio_voice_status", opt={"public": True}, request_max_body_size=MAX_BODY)
+async def twilio_voice_status(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+    """Twilio's status callback for a call we placed: ringing, answered, busy, no answer, failed."""
+    settings = settings_of(request)
+    raw = await request.body()
+    params = _twilio_params(raw)
+    if not _twilio_signed(
+        settings.twilio_auth_token,
+        settings.public_url + VOICE_STATUS_PATH,
+        params,
+        request.headers.get("x-twilio-signature", ""),
+    ):
+        await record_rejected(db_session, "voice_status", "bad X-Twilio-Signature", _now())
+        return Response("invalid signature", status_code=403, media_type=MediaType.TEXT)
+    retry_in = datetime.timedelta(seconds=60 * settings.seconds_per_delay_minute)
+    news = await record_provider_status(
+        db_session,
+        params.get("CallSid", ""),
+        params.get("CallStatus", ""),
+        params.get("ErrorCode", ""),
+        _now(),
+        retry_in=retry_in,
+    )
+    if news.retry is not None:
+        await jobs.deliver_at(news.retry, _now() + retry_in)
+    if not news.known:
+        logger.info("Twilio status for a call we do not know: %s", params.get("CallSid", "")[:64])
     return Response("", status_code=200, media_type=MediaType.TEXT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -24,6 +24,7 @@ from app.domain.contact import (
     parse_zone,
 )
 from app.domain.login_throttle import WINDOW, decide_throttle
+from app.domain.voice import parse_paging_choice
 from app.services.errors import FieldError
 
 _hasher = PasswordHasher()
@@ -195,6 +196,21 @@ async def update_profile(db: AsyncSession, user_id: uuid.UUID, data: ProfileInpu
         user = await db.get_one(UserProfile, user_id)
         for field, value in values.items():
             setattr(user, field, value)
+    return user
+
+
+async def set_paging_choice(
+    db: AsyncSession, user_id: uuid.UUID, page_by: Sequence[str] | None, voice_after_minutes: object
+) -> UserProfile:
+    """How the person's verified phone pages them: SMS, a voice call, or both (the call at once or
+    after 0 to 10 minutes without an acknowledgement). FieldError by field; nothing written then."""
+    choice, errors = parse_paging_choice(page_by, voice_after_minutes)
+    if choice is None:
+        raise FieldError(errors)
+    async with writing(db):
+        user = await db.get_one(UserProfile, user_id)
+        user.page_by_sms, user.page_by_voice = choice.sms, choice.voice
+        user.voice_after_minutes = choice.voice_after_minutes
     return user
 
 

@@ -21,16 +21,17 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident
+from app.db.models import DeliveryLog, Incident, Page
 from app.db.transactions import lock_row, writing
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION
+from app.domain.voice import CALL_FINAL, CALL_PROGRESS, call_outcome_note
 from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
 
 MAX_ATTEMPTS = 5
 # What a provider's "yes" means: Twilio accepted an SMS (delivery comes later, by its callback);
 # Slack shows a post at once.
-ACCEPTED = {"sms": "accepted by Twilio", "slack_post": "posted", "slack": "posted"}
+ACCEPTED = {"sms": "accepted by Twilio", "voice": "placed by Twilio", "slack_post": "posted", "slack": "posted"}
 MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
 GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
 RECORD_TRIES = 10  # a send's outcome (and a post's ts) is written until it sticks: ~10 s of cut connections
@@ -60,8 +61,10 @@ def queue_delivery(
     incident_id: uuid.UUID | None = None,
     page_id: uuid.UUID | None = None,
     missing: str | None = None,
+    not_before: datetime.datetime | None = None,
 ) -> DeliveryLog:
-    """Add a pending row (or a "skipped" one saying `missing` when there is no target)."""
+    """Add a pending row (or a "skipped" one saying `missing` when there is no target); one with
+    `not_before` waits until then (a call that comes some minutes after the text)."""
     row = DeliveryLog(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -74,6 +77,7 @@ def queue_delivery(
         summary=text,
         incident_id=incident_id,
         page_id=page_id,
+        retry_at=not_before,
     )
     db.add(row)
     return row
@@ -94,6 +98,8 @@ def describe(row: DeliveryLog) -> str:
     """The message in a timeline's words: "SMS to +15550100001"."""
     if row.channel == "sms":
         return f"SMS to {row.target}"
+    if row.channel == "voice":
+        return f"Call to {row.target}"
     if row.channel == "slack_post":
         return "Slack post in the incident channel"
     if row.channel == "slack_reaction":
@@ -123,8 +129,17 @@ async def send_logged(
         row = await db.get(DeliveryLog, log_id, populate_existing=True)
         if row is None or row.status not in {"pending", "retrying"}:
             return Attempt(done=True)  # sent, or given up on, by an earlier run of this message
-        if row.status == "retrying" and row.retry_at is not None and row.retry_at > now + EARLY_TOLERANCE:
-            return Attempt(done=True)  # a stale wake-up: the one due at retry_at (or the sweeper) sends it
+        if row.retry_at is not None and row.retry_at > now + EARLY_TOLERANCE:
+            return Attempt(done=True)  # a stale or early wake-up: the one due at retry_at (or the sweeper) sends it
+        if row.channel == "voice" and row.page_id is not None:
+            page = await db.get(Page, row.page_id)
+            if page is not None and page.status != "pending":
+                # A call that was to come after the text: the page was answered meanwhile.
+                row.status, row.error = "skipped", f"not placed: the page was {page.status} first"
+                _note(
+                    db, row, "delivery_skipped", f"{describe(row)} not placed: the page was {page.status} first.", now
+                )
+                return Attempt(done=True)
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
         row.at, row.retry_at = now, None
@@ -154,8 +169,8 @@ async def _record(
         what = describe(row)
         if result.outcome is Outcome.SENT:
             row.status = "sent"
-            if row.channel == "sms" and result.ts:
-                row.provider_id = result.ts[:64]  # Twilio's MessageSid: its status callback finds the row
+            if row.channel in {"sms", "voice"} and result.ts:
+                row.provider_id = result.ts[:64]  # Twilio's MessageSid or CallSid: its status callback finds the row
             accepted = ACCEPTED.get(row.channel, "sent")
             attempt = f" on attempt {row.attempts}" if row.attempts > 1 else ""
             if row.channel != "slack_reaction":
@@ -281,7 +296,7 @@ async def stalled_inbound(
                 select(DeliveryLog)
                 .where(
                     DeliveryLog.direction == "inbound",
-                    DeliveryLog.channel.in_(["slack", "sms"]),
+                    DeliveryLog.channel.in_(["slack", "sms", "voice"]),
                     DeliveryLog.status == "received",
                     func.coalesce(DeliveryLog.retry_at, DeliveryLog.at) <= now - grace,
                     DeliveryLog.at > now - GIVE_UP_AFTER,
@@ -304,30 +319,83 @@ async def recent_deliveries(db: AsyncSession, workspace_id: uuid.UUID, limit: in
     return list(rows)
 
 
+@dataclass(frozen=True)
+class ProviderNews:
+    """What a status callback changed: `known` False for an id we never sent; `retry` a call to place
+    again (once, `retry_in` later) because Twilio says it failed."""
+
+    known: bool
+    retry: uuid.UUID | None = None
+
+
 async def record_provider_status(
-    db: AsyncSession, provider_id: str, provider_status: str, error_code: str, now: datetime.datetime
-) -> bool:
-    """Twilio's word on an SMS it accepted: delivered, undelivered or failed (each said once in the
-    incident's timeline). False when no row has that id."""
+    db: AsyncSession,
+    provider_id: str,
+    provider_status: str,
+    error_code: str,
+    now: datetime.datetime,
+    retry_in: datetime.timedelta = datetime.timedelta(seconds=60),
+) -> ProviderNews:
+    """Twilio's word on an SMS it accepted (delivered, undelivered, failed) or a call it placed
+    (ringing, in-progress, completed, busy, no-answer, failed): final words are said once in the
+    incident's timeline. Busy and no-answer are answers (the chain goes on at its deadline); a call
+    that failed is placed once more after `retry_in`."""
     status = provider_status.strip().lower()
-    if status not in PROVIDER_FINAL and status not in {"queued", "sending", "sent", "accepted"}:
-        return False
+    if status not in PROVIDER_FINAL | PROVIDER_PROGRESS:
+        return ProviderNews(False)
     async with writing(db):
         row = await db.scalar(select(DeliveryLog).where(DeliveryLog.provider_id == provider_id[:64]).with_for_update())
         if row is None:
-            return False
+            return ProviderNews(False)
         if row.provider_status in PROVIDER_FINAL or row.provider_status == status:
-            return True  # a retried or late callback: the final word stands, said once
+            return ProviderNews(True)  # a retried or late callback: the final word stands, said once
         row.provider_status = status
-        if status in PROVIDER_FINAL:
-            what = describe(row)
-            if status == "delivered":
-                _note(db, row, "delivery_delivered", f"{what} was delivered.", now)
-            else:
-                why = f" (Twilio error {error_code})" if error_code else ""
-                row.error = f"Twilio: {status}{why}"
-                _note(db, row, "delivery_undelivered", f"{what} was not delivered: Twilio says {status}{why}.", now)
-    return True
+        if status not in PROVIDER_FINAL:
+            return ProviderNews(True)
+        what = describe(row)
+        if row.channel == "voice":
+            return _call_ended(db, row, status, error_code, now, retry_in)
+        if status == "delivered":
+            _note(db, row, "delivery_delivered", f"{what} was delivered.", now)
+        else:
+            why = f" (Twilio error {error_code})" if error_code else ""
+            row.error = f"Twilio: {status}{why}"
+            _note(db, row, "delivery_undelivered", f"{what} was not delivered: Twilio says {status}{why}.", now)
+    return ProviderNews(True)
 
 
-PROVIDER_FINAL = frozenset({"delivered", "undelivered", "failed"})
+def _call_ended(
+    db: AsyncSession,
+    row: DeliveryLog,
+    status: str,
+    error_code: str,
+    now: datetime.datetime,
+    retry_in: datetime.timedelta,
+) -> ProviderNews:
+    what = describe(row)
+    if status == "failed":
+        why = f" (Twilio error {error_code})" if error_code else ""
+        row.error = f"Twilio: failed{why}"
+        if row.attempts < VOICE_ATTEMPTS:
+            # Provably never rang: placed once more. The new call gets its own CallSid and callbacks.
+            row.status, row.retry_at, row.provider_status, row.provider_id = "retrying", now + retry_in, None, None
+            _note(db, row, "delivery_retrying", f"{what} failed{why}; calling again in {_seconds(retry_in)}.", now)
+            return ProviderNews(True, retry=row.id)
+        row.status = "failed"
+        _note(db, row, "delivery_failed", f"{what} failed again{why}; not called a third time.", now)
+        return ProviderNews(True)
+    note = call_outcome_note(what, status)
+    if note is not None:
+        row.error = f"Twilio: {status}"
+        _note(db, row, "delivery_unanswered", note, now)
+    return ProviderNews(True)
+
+
+def _seconds(delta: datetime.timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
+
+
+VOICE_ATTEMPTS = 2  # a call Twilio says failed is placed once more, never a third time
+PROVIDER_FINAL = frozenset({"delivered", "undelivered", "failed"}) | CALL_FINAL
+PROVIDER_PROGRESS = frozenset({"queued", "sending", "sent", "accepted"}) | CALL_PROGRESS

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, Incident, Membership, Page, UserProfile, Workspace
-from app.db.transactions import writing
+from app.db.transactions import lock_row, writing
 from app.domain.acks import (
     ACK_REACTION,
     DECLINE_REACTION,
@@ -27,8 +27,10 @@ from app.domain.acks import (
     parse_sms,
     pending_list_text,
 )
+from app.domain.voice import KeyAnswer, nothing_pressed_note, read_answer
 from app.services.acks import Inbound, acknowledge, decline
 from app.services.deliveries import queue_delivery
+from app.services.timeline import note as timeline_note
 
 logger = logging.getLogger(__name__)
 
@@ -287,3 +289,56 @@ async def handle_stalled_sms(
             return reply.id
     except IntegrityError:
         return None
+
+
+# ---------------------------------------------------------------- voice
+
+
+def voice_summary(call_id: str, digits: str, answered_by: str) -> str:
+    """What an inbound key-press row keeps: which call (our delivery row), the key, who answered."""
+    return json.dumps({"call": call_id[:64], "digits": digits[:8], "answered_by": answered_by[:32]})
+
+
+async def handle_voice(
+    db: AsyncSession, row_id: uuid.UUID, now: datetime.datetime, seconds_per_minute: float, public_url: str
+) -> str:
+    """Act on the key pressed on a call (1 acknowledges, 2 declines, through the same code as every
+    other path); returns what the call says back. No key, another key or voicemail changes nothing:
+    the timeline says which, and the chain goes on at its deadline."""
+    row = await db.get(DeliveryLog, row_id, populate_existing=True)
+    await db.commit()
+    if row is None:
+        return "Goodbye."
+    if row.status != "received":
+        return row.error or "Goodbye."
+    try:
+        data = json.loads(row.summary)
+        call_id = uuid.UUID(str(data.get("call", "")))
+    except (ValueError, AttributeError):
+        data, call_id = {}, None
+    call = await db.get(DeliveryLog, call_id) if call_id else None
+    page = await db.get(Page, call.page_id) if call is not None and call.page_id else None
+    incident = await db.get(Incident, page.incident_id) if page is not None else None
+    user = await db.get(UserProfile, page.user_id) if page is not None and page.user_id else None
+    await db.commit()
+    if call is None or call.channel != "voice" or call.direction != "outbound" or incident is None or user is None:
+        text = "This call is not known to Vigilo. Goodbye."
+        await finish_inbound(db, row_id, "ignored", text)
+        return text
+    answer = read_answer(str(data.get("digits", "")), str(data.get("answered_by", "")))
+    inbound = Inbound(row_id, call.target)
+    if answer is KeyAnswer.ACK:
+        return (await acknowledge(db, incident.id, user.id, Source.VOICE, now, inbound)).text
+    if answer is KeyAnswer.DECLINE:
+        reply = await decline(db, incident.id, user.id, Source.VOICE, now, seconds_per_minute, public_url, inbound)
+        return reply.text
+    note = nothing_pressed_note(user.display_name, incident.number, answer, str(data.get("digits", "")))
+    async with writing(db):
+        await lock_row(db, DeliveryLog, row_id)
+        fresh = await db.get(DeliveryLog, row_id, populate_existing=True)
+        if fresh is None or fresh.status != "received":
+            return (fresh.error if fresh else None) or "Goodbye."
+        timeline_note(db, incident.id, "call_unanswered", note, now)
+        fresh.status, fresh.error = "ignored", "Nothing was changed. Goodbye."
+        fresh.workspace_id, fresh.incident_id, fresh.target = incident.workspace_id, incident.id, call.target[:120]
+    return "Nothing was changed. Goodbye."

@@ -10,6 +10,7 @@ sender at start-up; services never import the broker, and no request makes an ou
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ class Job(StrEnum):
     ESCALATE = "paging.escalate"
     SLACK_EVENT = "webhooks.slack_event"
     SMS_EVENT = "webhooks.sms_event"
+    VOICE_EVENT = "webhooks.voice_event"
 
 
 JobSender = Callable[[Job, str, int | None], None]
@@ -55,9 +57,20 @@ async def deliver(log_ids: Iterable[uuid.UUID]) -> None:
         await _wake(Job.DELIVER, log_id)
 
 
-async def escalate_at(incident_id: uuid.UUID, delay_ms: int) -> None:
+def _delay_until(at: datetime.datetime) -> int:
+    # Measured when the message is sent (after the commit), so the time the transaction took does
+    # not make the wake-up late.
+    return max(0, int((at - datetime.datetime.now(datetime.UTC)).total_seconds() * 1000))
+
+
+async def deliver_at(log_id: uuid.UUID, at: datetime.datetime) -> None:
+    """Send this delivery row at `at` (a call that comes some minutes after the text)."""
+    await _wake(Job.DELIVER, log_id, _delay_until(at))
+
+
+async def escalate_at(incident_id: uuid.UUID, at: datetime.datetime) -> None:
     """Wake the incident's chain at its current step's deadline."""
-    await _wake(Job.ESCALATE, incident_id, max(0, delay_ms))
+    await _wake(Job.ESCALATE, incident_id, _delay_until(at))
 
 
 async def handle_slack_event(row_id: uuid.UUID) -> None:

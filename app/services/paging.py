@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -39,6 +39,7 @@ from app.domain.escalation import (
     step_label,
 )
 from app.domain.paging import Person, channels, sms_text
+from app.domain.voice import call_script
 from app.services import jobs
 from app.services.deliveries import queue_delivery
 from app.services.errors import Conflict, FieldError
@@ -53,21 +54,33 @@ class Wakeup:
     deadline: datetime.datetime
 
 
+@dataclass(frozen=True)
+class Later:
+    """A delivery that waits (a call some minutes after the text)."""
+
+    delivery_id: uuid.UUID
+    at: datetime.datetime
+
+
 @dataclass
 class Outbox:
     """Jobs to enqueue once the transaction has committed."""
 
     deliveries: list[uuid.UUID]
     wakeups: list[Wakeup]
+    later: list[Later] = field(default_factory=list)
 
     async def send(self, now: datetime.datetime) -> None:
         await jobs.deliver(self.deliveries)
+        for delayed in self.later:
+            await jobs.deliver_at(delayed.delivery_id, delayed.at)
         for wakeup in self.wakeups:
-            await jobs.escalate_at(wakeup.incident_id, int((wakeup.deadline - now).total_seconds() * 1000))
+            await jobs.escalate_at(wakeup.incident_id, wakeup.deadline)
 
     def add(self, other: Outbox) -> None:
         self.deliveries += other.deliveries
         self.wakeups += other.wakeups
+        self.later += other.later
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,17 @@ async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUI
         return None
     user, membership = row
     eligible = membership is not None and membership.is_active and membership.role in SLOT_ROLES
-    return Person(user.id, user.display_name, user.paging_phone, user.paging_slack_id, eligible, user.time_zone)
+    return Person(
+        user.id,
+        user.display_name,
+        user.paging_phone,
+        user.paging_slack_id,
+        eligible,
+        user.time_zone,
+        by_sms=user.page_by_sms,
+        by_voice=user.page_by_voice,
+        voice_after_minutes=user.voice_after_minutes,
+    )
 
 
 def link(public_url: str, workspace: Workspace, incident: Incident) -> str:
@@ -146,9 +169,9 @@ async def page_person(
     where: str,
     now: datetime.datetime,
     pace: Pace,
-) -> tuple[Page, list[uuid.UUID]]:
-    """A page row plus its Slack and SMS deliveries (queued, sent after commit). `where` says where
-    the page stands ("step 2 of 3; next: Dave Diaz at 03:25")."""
+) -> tuple[Page, Outbox]:
+    """A page row plus its Slack, SMS and call deliveries (queued, sent after commit). `where` says
+    where the page stands ("step 2 of 3; next: Dave Diaz at 03:25")."""
     # The person's row lock serialises reply-code choice across workspaces: two incidents paging
     # the same person at once get different codes.
     await lock_row(db, UserProfile, person.id)
@@ -181,7 +204,8 @@ async def page_person(
             f"React :{ACK_REACTION}: to acknowledge, :{DECLINE_REACTION}: to decline."
         )
         deliveries += queue_channel_note(db, workspace, incident, text, now, page_id=page.id, to=person.slack_user_id)
-    if person.phone:
+    later: list[Later] = []
+    if person.phone and person.by_sms:
         row = queue_delivery(
             db,
             workspace_id=workspace.id,
@@ -193,7 +217,25 @@ async def page_person(
             page_id=page.id,
         )
         deliveries.append(row.id)
-    return page, deliveries
+    if person.phone and person.by_voice:
+        wait = person.voice_after_minutes if person.by_sms else 0
+        at = now + datetime.timedelta(seconds=wait * pace.seconds_per_minute) if wait else None
+        call = queue_delivery(
+            db,
+            workspace_id=workspace.id,
+            channel="voice",
+            target=person.phone,
+            text="\n".join(call_script(workspace.name, incident.number, incident.title, where)),
+            now=now,
+            incident_id=incident.id,
+            page_id=page.id,
+            not_before=at,
+        )
+        if at is None:
+            deliveries.append(call.id)
+        else:
+            later.append(Later(call.id, at))
+    return page, Outbox(deliveries, [], later)
 
 
 def _role(chain: Chain, position: Position, target: Target) -> str:
@@ -268,7 +310,7 @@ async def _fire(
                     else f"; the last step, it runs until {_clock(due, person.time_zone)}"
                 )
                 _, queued = await page_person(db, workspace, incident, person, position, due, where, now, pace)
-                outbox.deliveries += queued
+                outbox.add(queued)
                 note_timeline(
                     db, incident.id, "paged", f"Paging {_named(person, role)} by {channels(person)}, {label}.", now
                 )
@@ -419,10 +461,9 @@ async def add_responder(
             raise Conflict(f"{person.name} was already added to INC-{incident.number}.")
         workspace = await db.get_one(Workspace, incident.workspace_id)
         where = f"added by {access.user.display_name}"
-        _, deliveries = await page_person(db, workspace, incident, person, None, None, where, now, pace)
+        _, outbox = await page_person(db, workspace, incident, person, None, None, where, now, pace)
         message = f"{access.user.display_name} added {person.name} as a responder; paging by {channels(person)}."
         note_timeline(db, incident.id, "responder_added", message, now)
-        outbox = Outbox(deliveries, [])
     await outbox.send(now)
     return message
 

@@ -14,7 +14,7 @@ import dramatiq
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.integrations.slack import Outcome, SendResult, SlackAdapter
-from app.integrations.twilio_sms import SmsAdapter
+from app.integrations.twilio_sms import VOICE_ANSWER_PATH, SmsAdapter
 from app.services import jobs
 from app.services.contact_points import fill_code
 from app.services.deliveries import Outgoing, parse_reaction_target, send_logged
@@ -42,6 +42,10 @@ async def deliver(log_id: str) -> None:
         text = fill_code(out, settings.secret_key)
         if out.channel == "sms":
             return await asyncio.to_thread(sms.send, out.target, text)
+        if out.channel == "voice":
+            # The key pressed comes back to this call's own URL (signed by Twilio like every webhook).
+            answer_url = f"{settings.public_url}{VOICE_ANSWER_PATH}{out.id}"
+            return await asyncio.to_thread(sms.call, out.target, tuple(text.split("\n")), answer_url)
         if out.channel == "slack_reaction":
             channel, ts = parse_reaction_target(out.target)
             return await asyncio.to_thread(slack.add_reaction, channel, ts, text)

@@ -14,6 +14,7 @@ ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     paging.escalate,
     webhooks.slack_event,
     webhooks.sms_event,
+    webhooks.voice_event,
 )
 
 

@@ -11,7 +11,7 @@ import dramatiq
 
 from app.integrations.slack import SlackAdapter
 from app.services import jobs
-from app.services.inbound import handle_slack_event, handle_stalled_sms
+from app.services.inbound import handle_slack_event, handle_stalled_sms, handle_voice
 from app.tasks.context import task_session, task_settings
 
 
@@ -45,3 +45,18 @@ async def sms_event(row_id: str) -> None:
         )
     if reply is not None:
         await jobs.deliver([reply])
+
+
+@dramatiq.actor(actor_name="webhooks.voice_event", queue_name="webhooks", max_retries=3)
+async def voice_event(row_id: str) -> None:
+    """Act on a key pressed on a call whose web request left it without an outcome (the call has
+    ended, so nothing is said back; the timeline says what it did)."""
+    settings = task_settings()
+    async with task_session() as db:
+        await handle_voice(
+            db,
+            uuid.UUID(row_id),
+            datetime.datetime.now(datetime.UTC),
+            settings.seconds_per_delay_minute,
+            settings.public_url,
+        )

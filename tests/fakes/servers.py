@@ -7,7 +7,9 @@ headers) or a hang, for fault tests.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 import time
 import uuid
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from twilio.request_validator import RequestValidator
 
 
 @dataclass
@@ -157,7 +161,29 @@ def _twilio_responder(request: RecordedRequest) -> tuple[int, dict[str, Any]]:
             "from": form.get("From"),
             "body": form.get("Body"),
         }
+    if request.path.endswith("/Calls.json"):
+        form = request.form
+        return 201, {
+            "sid": "CA" + uuid.uuid4().hex,
+            "status": "queued",
+            "to": form.get("To"),
+            "from": form.get("From"),
+        }
     return 404, {"code": 20404, "message": "not found", "status": 404}
+
+
+def gather_url(twiml: str) -> str:
+    """The URL a call's <Gather> posts the key to (what Twilio would call)."""
+    match = re.search(r'<Gather[^>]* action="([^"]+)"', twiml)
+    assert match, f"no <Gather action=...> in {twiml}"
+    return html.unescape(match.group(1))
+
+
+def signed_twilio_post(auth_token: str, url: str, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A webhook the way Twilio posts it: the form, and the X-Twilio-Signature the SDK's own helper
+    computes over the full URL and the fields."""
+    signature = RequestValidator(auth_token).compute_signature(url, params)
+    return params, {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
 
 
 def start_fake_slack() -> FakeServer:

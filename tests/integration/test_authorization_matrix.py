@@ -156,6 +156,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/integrations/slack/events"): Row(SLACK_SIGNED, body={}),
     ("POST", "/integrations/twilio_sms"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/twilio_status"): Row(TWILIO_SIGNED, body={}),
+    ("POST", "/integrations/twilio_voice/answer/{call_id}"): Row(TWILIO_SIGNED, body={}),
+    ("POST", "/integrations/twilio_voice/status"): Row(TWILIO_SIGNED, body={}),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
@@ -182,6 +184,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/profile/contact/{kind}/remove"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/slack-lookup"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/test-page"): Row(VIEWER, body={}),
+    ("POST", WS + "/profile/paging"): Row(VIEWER, body={"page_by": "sms", "voice_after_minutes": "0"}),
     ("GET", WS + "/settings"): Row(VIEWER),
     ("GET", WS + "/settings/integrations"): Row(ADMIN),
     ("POST", WS + "/settings/integrations/slack-channel"): Row(ADMIN, body={"channel": "C0INCIDENT"}),
@@ -220,6 +223,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", POLICY + "/delete"): Row(ADMIN, "policy", body={}),
     # -------- JSON API
     ("GET", API + "/members"): Row(VIEWER),
+    ("GET", API + "/me"): Row(VIEWER),
+    ("PATCH", API + "/me"): Row(VIEWER, body={"voice_after_minutes": 0}),
     ("GET", API + "/oncall"): Row(VIEWER),
     ("GET", API + "/schedules"): Row(VIEWER),
     ("POST", API + "/schedules"): Row(ADMIN, body=NEW_SCHEDULE),
@@ -469,6 +474,7 @@ class World:
             "kind": "phone",
             "token": "no-such-one-time-token",
             "invitation_id": "00000000-0000-4000-8000-000000000000",  # nobody's: answered with a notice
+            "call_id": "00000000-0000-4000-8000-000000000001",  # no such call: the signature is refused first
             "answer": "accept",
             "file_path": STATIC_FILE,
             "path": "no-such-schema-file",

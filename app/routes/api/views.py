@@ -51,6 +51,13 @@ class ScheduleOut(TypedDict):
     warnings: list[str]
 
 
+class MeOut(TypedDict):
+    user: UserOut
+    role: str
+    page_by: list[str]  # "sms", "voice"
+    voice_after_minutes: int
+
+
 class SlotOut(TypedDict):
     id: str
     user: UserOut
@@ -141,6 +148,15 @@ def user_view(user: UserProfile) -> UserOut:
 
 def maybe_user(user: UserProfile | None) -> UserOut | None:
     return user_view(user) if user is not None else None
+
+
+def me_view(user: UserProfile, role: str) -> MeOut:
+    return {
+        "user": user_view(user),
+        "role": str(role),
+        "page_by": user.page_by,
+        "voice_after_minutes": user.voice_after_minutes,
+    }
 
 
 def member_view(membership: Membership) -> MemberOut:
