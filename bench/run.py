@@ -3,11 +3,16 @@
 It makes a fresh PostgreSQL database, seeds it, starts 2 web processes and 2 worker processes on
 Redis (plus fake Slack and Twilio servers on 127.0.0.1), runs every scenario with bounded load,
 stops everything it started, and writes bench/results/latest.json and latest.md.
+`python bench/run.py --only paging` (or any of http, paging, webhooks, rotation, comma-separated)
+runs just those; the report then says which ran.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import bisect
+import contextlib
 import datetime
 import json
 import os
@@ -19,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +34,7 @@ import httpx
 import psycopg
 import redis
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +43,14 @@ sys.path.insert(0, str(ROOT))
 from app.config import Environment
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
-from app.db.models import Incident, Page, Workspace
+from app.db.models import DeliveryLog, Incident, Page, Workspace
 from app.domain.roles import Role
 from app.services.accounts import add_user
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.overrides import edit_slot
 from app.services.schedules import create_schedule, regenerate_schedule, slots_between
 from app.services.tokens import issue_token
-from tests.fakes.servers import start_fake_slack, start_fake_twilio
+from tests.fakes.servers import FakeServer, start_fake_slack, start_fake_twilio
 
 PG_ADMIN = os.environ.get("VIGILO_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("VIGILO_BENCH_REDIS", "redis://127.0.0.1:6379/13")
@@ -82,6 +87,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Slowness:
+    """How long the fake Slack and Twilio take to answer (0: at once), to keep the delivery queue busy.
+    The fakes take a responder; this wraps it, leaving tests/fakes as it is."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, server: FakeServer) -> None:
+        inner = server._responder
+
+        def responder(request: Any) -> Any:
+            if self.seconds:
+                time.sleep(self.seconds)
+            return inner(request)
+
+        server._responder = responder
 
 
 # ---------------------------------------------------------------- set-up
@@ -372,13 +395,15 @@ async def rotation_cost() -> None:
 # ---------------------------------------------------------------- paging
 
 
-def percentile(values: list[float], pct: float) -> float:
+def percentile(values: Sequence[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def paging_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID], slack: Any, twilio: Any) -> None:
-    print("paging latency and escalation punctuality", flush=True)
+async def paging_scenarios(
+    stack: Stack, token: str, schedule_ids: list[uuid.UUID], slack: Any, twilio: Any, slow: Slowness
+) -> None:
+    print("paging latency", flush=True)
     auth = {"Authorization": f"Bearer {token}"}
     sent: dict[int, float] = {}
     failures: list[int] = []
@@ -417,53 +442,300 @@ async def paging_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUI
     record("paging latency", "incidents paged", len(latencies), "count", "200", len(latencies) == 200)
     record("paging latency", "p50", percentile(latencies, 50), "ms")
     record("paging latency", "p99", percentile(latencies, 99), "ms", "< 300 ms", percentile(latencies, 99) < 300)
+    await escalation_punctuality(stack, token, schedule_ids, twilio, slow)
 
-    # Escalation: the same 200 pages (10 min delay × 0.05 s) all come due now, unacknowledged.
-    await asyncio.sleep(10 * SCALE * 60 / 60 + 5)
-    end = time.time() + 60
+
+# Escalation punctuality: incidents on 3-step policies (a schedule, then a person, then another person;
+# 10 min a step at SCALE) while the delivery queue is busy: Slack and Twilio answer slowly and a backlog
+# of pages from other incidents sits in the notifications queue as the steps come due.
+CHAIN_POLICIES = 8
+CHAIN_INCIDENTS = 200
+CHAIN_STEP_MINUTES = 10
+BACKLOG_INCIDENTS = 300  # each queues 4 messages: its Slack post and SMS, then the post's 2 reactions
+BACKLOG_STEP_MINUTES = 1440  # their one step runs out long after the measurement; they are resolved first
+SLOW_ANSWER_SECONDS = 0.15  # how long the fake Slack and Twilio take to answer while the queue is busy
+WAITING = ("pending", "retrying")  # a delivery row not yet sent
+
+
+@dataclass
+class Sample:
+    at: float
+    waiting_rows: int  # outbound delivery rows pending or retrying (PostgreSQL)
+    queued: int  # notifications.deliver messages waiting in Redis, not yet taken by a worker
+
+
+class QueueWatch:
+    """Samples the delivery backlog every `interval` s, and notes when each delayed `paging.escalate`
+    wake-up was set to fire (its eta), to tell a late wake-up from a late worker."""
+
+    def __init__(self, maker: Any, interval: float = 0.2) -> None:
+        self.maker, self.interval = maker, interval
+        self.samples: list[Sample] = []
+        self.etas: dict[str, tuple[str, float]] = {}  # Redis message id → (incident id, eta in epoch s)
+        self._redis = redis.Redis.from_url(REDIS_BASE)
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        namespace = "vigilo"  # app.tasks.broker.DEFAULT_NAMESPACE
+        async with self.maker() as db:
+            while True:
+                waiting = await db.scalar(
+                    select(func.count())
+                    .select_from(DeliveryLog)
+                    .where(DeliveryLog.direction == "outbound", DeliveryLog.status.in_(WAITING))
+                )
+                await db.commit()
+                queued = int(self._redis.llen(f"{namespace}:notifications"))
+                self.samples.append(Sample(time.time(), int(waiting or 0), queued))
+                delayed: dict[bytes, bytes] = self._redis.hgetall(f"{namespace}:paging.DQ.msgs")  # type: ignore[assignment]
+                for key, raw in delayed.items():
+                    if key.decode() not in self.etas:
+                        message = json.loads(raw)
+                        options = message.get("options", {})
+                        eta = options.get("eta")
+                        # A retry (the actor raised) is re-sent with a backoff; only first wake-ups count.
+                        if eta is not None and message.get("args") and not options.get("retries"):
+                            self.etas[key.decode()] = (str(message["args"][0]), eta / 1000)
+                await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def at(self, moment: float) -> Sample | None:
+        """The last sample taken at or before `moment`."""
+        index = bisect.bisect_right([s.at for s in self.samples], moment)
+        return self.samples[index - 1] if index else None
+
+
+def log_mark() -> int:
+    """Where the stack's log ends now."""
+    path = RESULTS / "stack.log"
+    return path.stat().st_size if path.exists() else 0
+
+
+def deadlocks_since(mark: int) -> int:
+    """PostgreSQL deadlocks the web and worker processes logged since `mark` (one line per error)."""
+    with (RESULTS / "stack.log").open("rb") as log:
+        log.seek(mark)
+        return sum(1 for line in log if line.startswith(b"psycopg.errors.DeadlockDetected"))
+
+
+async def settle(maker: Any, seconds: float) -> bool:
+    """Wait until no chain is running and no message waits to be sent."""
+    end = time.time() + seconds
+    while time.time() < end:
+        async with maker() as db:
+            waiting = await db.scalar(
+                select(func.count())
+                .select_from(DeliveryLog)
+                .where(DeliveryLog.direction == "outbound", DeliveryLog.status.in_([*WAITING, "sending"]))
+            )
+            running = await db.scalar(
+                select(func.count())
+                .select_from(Incident)
+                .where(Incident.status == "triggered", Incident.escalation_due_at.is_not(None))
+            )
+        if not waiting and not running:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def declare_many(client: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> tuple[dict[int, str], list[int]]:
+    """Declare incidents 8 at a time: number → id, and the status of every refusal."""
+    declared: dict[int, str] = {}
+    failures: list[int] = []
+    semaphore = asyncio.Semaphore(8)
+
+    async def one(body: dict[str, Any]) -> None:
+        async with semaphore:
+            response = await client.post("/api/v1/ws/bench/incidents", json=body)
+            if response.status_code != 201:
+                failures.append(response.status_code)
+                return
+            declared[response.json()["number"]] = response.json()["id"]
+
+    await asyncio.gather(*(one(body) for body in bodies))
+    return declared, failures
+
+
+async def escalation_punctuality(
+    stack: Stack, token: str, schedule_ids: list[uuid.UUID], twilio: Any, slow: Slowness
+) -> None:
+    print("escalation punctuality (3-step policies, busy delivery queue)", flush=True)
+    scenario = "escalation punctuality"
     engine = create_engine(DB_URL)
     maker = async_sessionmaker(engine, expire_on_commit=False)
-    lateness: list[float] = []
-    doubles = 0
-    async with maker() as db:
+    # What the paging latency scenario started (its pages, their backup hop) is over first.
+    settled = await settle(maker, 90)
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=auth, timeout=60) as client:
+        policies: list[str] = []
+        for k in range(CHAIN_POLICIES):
+            response = await client.post(
+                "/api/v1/ws/bench/escalation-policies",
+                json={
+                    "name": f"Bench chain {k}",
+                    "repeat": 0,
+                    "steps": [
+                        {"delay_minutes": CHAIN_STEP_MINUTES, "targets": [{"schedule_id": str(schedule_ids[k])}]},
+                        {"delay_minutes": CHAIN_STEP_MINUTES, "targets": [{"user": f"p{k + 1}@bench.test"}]},
+                        {
+                            "delay_minutes": CHAIN_STEP_MINUTES,
+                            "targets": [{"user": f"p{k + 1 + CHAIN_POLICIES}@bench.test"}],
+                        },
+                    ],
+                },
+            )
+            response.raise_for_status()
+            policies.append(response.json()["id"])
+        response = await client.post(
+            "/api/v1/ws/bench/escalation-policies",
+            json={
+                "name": "Bench backlog",
+                "steps": [{"delay_minutes": BACKLOG_STEP_MINUTES, "targets": [{"schedule_id": str(schedule_ids[-1])}]}],
+            },
+        )
+        response.raise_for_status()
+        backlog_policy = response.json()["id"]
+
+        mark = log_mark()
+        watch = QueueWatch(maker)
+        watch.start()
+        slow.seconds = SLOW_ANSWER_SECONDS
+        # The backlog: other incidents' pages fill the notifications queue just before the chains start.
+        backlog, backlog_failures = await declare_many(
+            client,
+            [
+                {"title": f"backlog {n}", "severity": "SEV4", "escalation_policy_id": backlog_policy}
+                for n in range(BACKLOG_INCIDENTS)
+            ],
+        )
+        chains, chain_failures = await declare_many(
+            client,
+            [
+                {"title": f"chain {n}", "severity": "SEV3", "escalation_policy_id": policies[n % CHAIN_POLICIES]}
+                for n in range(CHAIN_INCIDENTS)
+            ],
+        )
+        chain_ids = [uuid.UUID(i) for i in chains.values()]
+        # Every chain runs out (3 steps × 10 min × SCALE after it opened, plus any lateness).
+        end = time.time() + 120
         while time.time() < end:
-            await db.commit()
-            escalated = (
+            async with maker() as db:
+                running = await db.scalar(
+                    select(func.count())
+                    .select_from(Incident)
+                    .where(Incident.id.in_(chain_ids), Incident.escalation_due_at.is_not(None))
+                )
+            if not running:
+                break
+            await asyncio.sleep(0.5)
+        await watch.stop()
+        async with maker() as db:
+            rows = (
                 await db.execute(
-                    select(Page.incident_id, Page.step, Page.deadline, Page.sent_at).join(
-                        Incident, Incident.id == Page.incident_id
+                    select(Page.incident_id, Page.round, Page.step, Page.user_id, Page.sent_at, Page.deadline).where(
+                        Page.incident_id.in_(chain_ids)
                     )
                 )
             ).all()
-            by_incident: dict[uuid.UUID, dict[int, Any]] = {}
-            counts: dict[uuid.UUID, int] = {}
-            for incident_id, step, page_deadline, sent_at in escalated:
-                by_incident.setdefault(incident_id, {})[step] = (page_deadline, sent_at)
-                if step == 1:
-                    counts[incident_id] = counts.get(incident_id, 0) + 1
-            if sum(1 for steps in by_incident.values() if 1 in steps) >= 200:
-                break
-            await asyncio.sleep(1)
-        lateness = [
-            (steps[1][1] - steps[0][0]).total_seconds() * 1000
-            for steps in by_incident.values()
-            if 0 in steps and 1 in steps and steps[0][0] is not None
-        ]
-        doubles = sum(1 for c in counts.values() if c > 1)
+        # Let the backlog go: answers come at once again, the backlog incidents are resolved, and
+        # everything queued is sent before the next scenario.
+        slow.seconds = 0.0
+        semaphore = asyncio.Semaphore(8)
+
+        async def resolve(incident_id: str) -> None:
+            async with semaphore:
+                await client.post(f"/api/v1/ws/bench/incidents/{incident_id}/resolve")
+
+        await asyncio.gather(*(resolve(i) for i in backlog.values()))
+    drained = await settle(maker, 240)
     await engine.dispose()
-    record("escalation punctuality", "pages escalated", len(lateness), "count", "200", len(lateness) == 200)
-    if lateness:
-        record("escalation punctuality", "lateness p50", percentile(lateness, 50), "ms")
+    deadlocks = deadlocks_since(mark)
+
+    steps: dict[tuple[uuid.UUID, int, int], list[Any]] = {}
+    for row in rows:
+        steps.setdefault((row.incident_id, row.round, row.step), []).append(row)
+    # Escalated twice: a step (of a round) paged more than its one target, a person paged twice at one
+    # step, or a round the chain (repeat 0) does not have.
+    doubles = sum(len(pages) - 1 for pages in steps.values() if len(pages) > 1)
+    doubles += sum(len(pages) for (_, rnd, _step), pages in steps.items() if rnd != 0)
+    lateness: dict[int, list[float]] = {0: [], 1: []}
+    depth_rows: list[int] = []
+    depth_queued: list[int] = []
+    deadlines: dict[uuid.UUID, list[float]] = {}
+    for (incident_id, rnd, step), pages in steps.items():
+        if rnd == 0 and pages[0].deadline is not None:
+            deadlines.setdefault(incident_id, []).append(pages[0].deadline.timestamp())
+        if rnd != 0 or step not in lateness or (incident_id, 0, step + 1) not in steps:
+            continue
+        due = max(p.deadline for p in pages if p.deadline is not None)
+        nxt = min(p.sent_at for p in steps[(incident_id, 0, step + 1)])
+        lateness[step].append((nxt - due).total_seconds() * 1000)
+        sample = watch.at(due.timestamp())
+        if sample is not None:
+            depth_rows.append(sample.waiting_rows)
+            depth_queued.append(sample.queued)
+    # When each wake-up was set to fire, against the deadline of the step it wakes.
+    eta_late: list[float] = []
+    for woken, eta in watch.etas.values():
+        due_list = deadlines.get(uuid.UUID(woken))
+        if due_list:
+            eta_late.append((eta - min(due_list, key=lambda d: abs(d - eta))) * 1000)
+    # End to end: each step's SMS reached the fake Twilio once.
+    numbers = set(chains)
+    sms: dict[tuple[int, str, str], int] = {}
+    for call in twilio.calls("/Messages.json"):
+        match = re.search(r"INC-(\d+) .*\((step \d+ of \d+)", call.form.get("Body", ""))
+        if match and int(match.group(1)) in numbers:
+            key = (int(match.group(1)), match.group(2), call.form.get("To", ""))
+            sms[key] = sms.get(key, 0) + 1
+    sms_twice = sum(c - 1 for c in sms.values() if c > 1)
+
+    every = lateness[0] + lateness[1]
+    expected = 2 * len(chains)  # step 1→2 and 2→3 of every chain declared
+    record(scenario, "settled before start", float(settled), "bool", "1", settled)
+    record(scenario, "fake Slack/Twilio answer after", SLOW_ANSWER_SECONDS * 1000, "ms")
+    record(scenario, "backlog incidents declared", len(backlog), "count", str(BACKLOG_INCIDENTS), not backlog_failures)
+    record(scenario, "chain incidents declared", len(chains), "count", str(CHAIN_INCIDENTS), not chain_failures)
+    record(scenario, "step transitions", len(every), "count", f"{expected} (2 a chain)", len(every) == expected)
+    if depth_rows:
         record(
-            "escalation punctuality",
-            "lateness p99",
-            percentile(lateness, 99),
-            "ms",
-            "<= 2000 ms",
-            percentile(lateness, 99) <= 2000,
+            scenario,
+            "deliveries waiting at deadlines, min",
+            min(depth_rows),
+            "rows",
+            "> 0 (queue busy)",
+            min(depth_rows) > 0,
         )
-        record("escalation punctuality", "lateness max", max(lateness), "ms")
-    record("escalation punctuality", "escalated twice", doubles, "count", "0", doubles == 0)
+        record(scenario, "deliveries waiting at deadlines, p50", percentile(depth_rows, 50), "rows")
+        record(scenario, "deliveries waiting at deadlines, max", max(depth_rows), "rows")
+        record(scenario, "Redis notifications queue at deadlines, min", min(depth_queued), "msgs")
+        record(scenario, "Redis notifications queue at deadlines, max", max(depth_queued), "msgs")
+    if watch.samples:
+        record(scenario, "deliveries waiting, peak", max(s.waiting_rows for s in watch.samples), "rows")
+    if every:
+        record(scenario, "lateness p50", percentile(every, 50), "ms")
+        record(scenario, "lateness p99", percentile(every, 99), "ms", "<= 2000 ms", percentile(every, 99) <= 2000)
+        record(scenario, "lateness max", max(every), "ms")
+        for step in (0, 1):
+            if lateness[step]:
+                record(scenario, f"step {step + 1}→{step + 2} lateness p50", percentile(lateness[step], 50), "ms")
+                record(scenario, f"step {step + 1}→{step + 2} lateness p99", percentile(lateness[step], 99), "ms")
+    if eta_late:
+        record(scenario, "first wake-up due after deadline, p50", percentile(eta_late, 50), "ms")
+        record(scenario, "first wake-up due after deadline, max", max(eta_late), "ms")
+    record(scenario, "escalated twice", doubles, "count", "0", doubles == 0)
+    record(scenario, "database deadlocks logged", deadlocks, "count", "0", deadlocks == 0)
+    record(scenario, "step SMS sent twice", sms_twice, "count", "0", sms_twice == 0)
+    record(scenario, "backlog drained after", float(drained), "bool", "1", drained)
 
 
 # ---------------------------------------------------------------- webhooks
@@ -561,12 +833,16 @@ async def webhook_scenarios(stack: Stack) -> None:
 # ---------------------------------------------------------------- report
 
 
-def write_report(machine: str) -> None:
+SCENARIOS = ("http", "paging", "webhooks", "rotation")
+
+
+def write_report(machine: str, scenarios: tuple[str, ...]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps([asdict(f) for f in FIGURES], indent=2))
-    lines = [
-        f"Machine: {machine}",
-        "",
+    lines = [f"Machine: {machine}", ""]
+    if scenarios != SCENARIOS:
+        lines += [f"Scenarios run: {', '.join(scenarios)} (not all of {', '.join(SCENARIOS)})", ""]
+    lines += [
         "| scenario | figure | value | unit | target | pass |",
         "|---|---|---:|---|---|---|",
     ]
@@ -577,29 +853,53 @@ def write_report(machine: str) -> None:
     print("\n".join(lines))
 
 
-async def main() -> None:
-    if shutil.which("wrk") is None:
+async def main(scenarios: tuple[str, ...]) -> None:
+    if "http" in scenarios and shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is missing (apt-get install -y wrk); `make bench` installs it")
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {sys.platform}"
     seeded = await seed()
     record("seed", "200 schedules, a year each", seeded["seconds"], "s")
     slack, twilio = start_fake_slack(), start_fake_twilio()
+    slow = Slowness()
+    slow.wrap(slack)
+    slow.wrap(twilio)
     try:
-        with running_stack(slack.url, twilio.url) as stack:
-            http_scenarios(stack, seeded["token"])
-            await paging_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio)
-            await webhook_scenarios(stack)
-            record("memory", "peak RSS, web processes", peak_rss_mb(stack.processes[0].pid), "MiB")
-            record("memory", "peak RSS, worker processes", peak_rss_mb(stack.processes[1].pid), "MiB")
-        await rotation_cost()
+        if {"http", "paging", "webhooks"} & set(scenarios):
+            with running_stack(slack.url, twilio.url) as stack:
+                if "http" in scenarios:
+                    http_scenarios(stack, seeded["token"])
+                if "paging" in scenarios:
+                    await paging_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio, slow)
+                if "webhooks" in scenarios:
+                    await webhook_scenarios(stack)
+                record("memory", "peak RSS, web processes", peak_rss_mb(stack.processes[0].pid), "MiB")
+                record("memory", "peak RSS, worker processes", peak_rss_mb(stack.processes[1].pid), "MiB")
+        if "rotation" in scenarios:
+            await rotation_cost()
     finally:
         slack.stop()
         twilio.stop()
-    write_report(machine)
+    write_report(machine, scenarios)
+
+
+def parse_scenarios(argv: list[str]) -> tuple[str, ...]:
+    parser = argparse.ArgumentParser(description="Measure Vigilo On-call as run in production.")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios to run, of {', '.join(SCENARIOS)} (default: all); "
+        "memory is measured whenever the stack runs",
+    )
+    wanted = [name.strip() for name in parser.parse_args(argv).only.split(",") if name.strip()]
+    unknown = sorted(set(wanted) - set(SCENARIOS))
+    if unknown or not wanted:
+        parser.error(f"unknown scenario {', '.join(unknown) or '(none given)'}; choose from {', '.join(SCENARIOS)}")
+    return tuple(name for name in SCENARIOS if name in wanted)
 
 
 if __name__ == "__main__":
+    chosen = parse_scenarios(sys.argv[1:])
     print("seeding a fresh PostgreSQL database", flush=True)
     fresh_database()  # Alembic runs its own event loop, so before ours starts
-    asyncio.run(main())
+    asyncio.run(main(chosen))
