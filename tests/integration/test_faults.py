@@ -40,7 +40,7 @@ from tests.web import login, post_form
 
 pytestmark = pytest.mark.slow
 DEADLINE_SECONDS = DELAY_MINUTES * SCALE  # how long each step waits for an acknowledgement
-CHAIN = ("ann", "ben", "cat")  # who each step pages: step 1 is the schedule (Ann is on call), then people
+CHAIN = ("ann", "ben", "cat")  # who each step pages: first the schedule (Ann is on call), then people
 ROUNDS = 2  # the chain runs once more after its last step (repeat 1)
 POSITIONS = [(round_, step) for round_ in range(ROUNDS) for step in range(len(CHAIN))]
 CHAIN_SECONDS = len(POSITIONS) * DEADLINE_SECONDS  # from the first page to "Nobody acknowledged"
