@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, Page, TimelineEntry
+from app.db.models import DeliveryLog, Incident, Page, PeriodicLease, TimelineEntry
 from app.domain.roles import Role
 from app.main import create_app
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
@@ -34,7 +34,7 @@ from app.services.policies import create_policy
 from app.services.tokens import issue_token
 from tests.factories import PASSWORD, Team, fresh, make_paging_schedule, make_team
 from tests.fakes.servers import Failure, FakeServer, RecordedRequest
-from tests.integration.test_paging_workers import DELAY_MINUTES, eventually, texts_to
+from tests.integration.test_paging_workers import ACK_DELAY_MINUTES, DELAY_MINUTES, eventually, texts_to
 from tests.processes import SCALE, SEND_TIMEOUT_SECONDS, Stack
 from tests.web import login, post_form
 
@@ -47,23 +47,35 @@ CHAIN_SECONDS = len(POSITIONS) * DEADLINE_SECONDS  # from the first page to "Nob
 Position = tuple[int, int]  # (round, step), both counted from 0
 
 
+async def make_chain_policy(
+    db: AsyncSession, team: Team, schedule: Any, name: str = "Three steps", first_delay: int = DELAY_MINUTES
+) -> Any:
+    """The policy `name`: Ops (so Ann, on call), then Ben, then Cat, each step waiting DELAY_MINUTES
+    (the first `first_delay`), the whole chain repeated once."""
+    targets = [{"schedule_id": str(schedule.id)}, {"user": team["ben"].email}, {"user": team["cat"].email}]
+    delays = [first_delay] + [DELAY_MINUTES] * (len(targets) - 1)
+    steps = [{"delay_minutes": delay, "targets": [target]} for delay, target in zip(delays, targets, strict=True)]
+    return await create_policy(db, team.workspace.id, {"name": name, "repeat": ROUNDS - 1, "steps": steps})
+
+
 async def arrange_chain(db: AsyncSession) -> tuple[Team, Any, Any, WorkspaceAccess]:
-    """A team with Ann on call for Ops, and the policy "Three steps": Ops, then Ben, then Cat (each
-    with a verified phone and Slack id), DELAY_MINUTES a step, repeated once."""
+    """A team with Ann on call for Ops and the policy "Three steps" (make_chain_policy); everyone on
+    it has a verified phone and Slack id."""
     team = await make_team(db, roles={"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "cat": Role.MEMBER})
     schedule = await make_paging_schedule(db, team, DELAY_MINUTES)
-    targets = [{"schedule_id": str(schedule.id)}, {"user": team["ben"].email}, {"user": team["cat"].email}]
-    policy = await create_policy(
-        db,
-        team.workspace.id,
-        {
-            "name": "Three steps",
-            "repeat": ROUNDS - 1,
-            "steps": [{"delay_minutes": DELAY_MINUTES, "targets": [target]} for target in targets],
-        },
-    )
+    policy = await make_chain_policy(db, team, schedule)
     owner = WorkspaceAccess(WorkspaceRef.of(team.workspace), UserRef.of(team["owner"]), Role.OWNER)
+    # A worker still starting on a busy machine would page the first step late, close to its deadline.
+    await eventually(lambda: worker_ticked(db), seconds=60)
     return team, schedule, policy, owner
+
+
+async def worker_ticked(db: AsyncSession) -> bool:
+    """A worker process is up: it ran the periodic sweep (so it reads Redis and writes PostgreSQL)."""
+    session = await fresh(db)
+    return (
+        await session.scalar(select(PeriodicLease.id).where(PeriodicLease.name == "paging.sweep_overdue")) is not None
+    )
 
 
 async def trigger_chain(
@@ -258,7 +270,10 @@ async def test_redis_restarted_and_flushed_loses_no_step(
     Redis comes back empty (FLUSHALL): the first never escalates, the second runs its whole chain
     exactly once."""
     team, schedule, policy, owner = await arrange_chain(db)
-    first = await trigger_chain(db, stack, owner, schedule, policy, title="Before the outage")
+    # The first incident's first step waits ten seconds: room on a busy machine for the text, the web
+    # login and the ack, which must all come before its deadline.
+    slow_start = await make_chain_policy(db, team, schedule, "Three steps, slow start", ACK_DELAY_MINUTES)
+    first = await trigger_chain(db, stack, owner, schedule, slow_start, title="Before the outage")
 
     async def first_paged() -> bool:
         return texts_to(fake_twilio, team["ann"].phone or "") == 1
