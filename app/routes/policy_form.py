@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.routes.forms import apply_row_action
 from app.services.policies import PolicyView, TargetView
 
 MAX_ROWS = 20
@@ -65,24 +66,7 @@ class PolicyForm:
 
     def apply_row_action(self, action: str) -> bool:
         """Add, remove or move a step; True when the action was a row action (no save)."""
-        verb, _, raw_index = action.partition("-")
-        if verb == "add":
-            if len(self.steps) < MAX_ROWS:
-                self.steps.append(StepRow())
-            return True
-        if not raw_index.isdigit():
-            return False
-        index = int(raw_index)
-        if not 0 <= index < len(self.steps):
-            return True
-        if verb == "remove":
-            del self.steps[index]
-            self.steps = self.steps or [StepRow()]
-        elif verb == "up" and index > 0:
-            self.steps[index - 1], self.steps[index] = self.steps[index], self.steps[index - 1]
-        elif verb == "down" and index < len(self.steps) - 1:
-            self.steps[index + 1], self.steps[index] = self.steps[index], self.steps[index + 1]
-        return verb in {"remove", "up", "down"}
+        return apply_row_action(self.steps, action, StepRow, MAX_ROWS)
 
     def body(self) -> dict[str, Any]:
         """The policy as the API takes it."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.routes.forms import when_field
+from app.routes.forms import apply_row_action, when_field
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_ROWS = 100
@@ -69,23 +69,7 @@ class ScheduleForm:
 
     def apply_row_action(self, action: str) -> bool:
         """Add, remove or move a member row; True when the action was a row action (no save)."""
-        verb, _, raw_index = action.partition("-")
-        if verb == "add":
-            self.members.append("")
-            return True
-        if not raw_index.isdigit():
-            return False
-        index = int(raw_index)
-        if not 0 <= index < len(self.members):
-            return True
-        if verb == "remove":
-            del self.members[index]
-            self.members = self.members or [""]
-        elif verb == "up" and index > 0:
-            self.members[index - 1], self.members[index] = self.members[index], self.members[index - 1]
-        elif verb == "down" and index < len(self.members) - 1:
-            self.members[index + 1], self.members[index] = self.members[index], self.members[index + 1]
-        return verb in {"remove", "up", "down"}
+        return apply_row_action(self.members, action, str, MAX_ROWS)
 
     def definition(self) -> dict[str, Any]:
         """The fields of the schedule definition, as the API takes them."""
