@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -151,11 +152,11 @@ def slack_posts(fake: FakeServer, text: str) -> list[str]:
 
 
 async def settle() -> None:
-    """Let the embedded worker finish what is queued now (wake-ups and deliveries)."""
-    await asyncio.sleep(0.3)
+    """Give the embedded worker time to act on what is due now, and let it send what is queued.
+    (Joining the paging queue would also wait for delayed wake-ups, so it is not joined.)"""
+    await asyncio.sleep(0.5)
     broker = dramatiq.get_broker()
-    await asyncio.to_thread(broker.join, "paging")  # type: ignore[attr-defined]
-    await asyncio.to_thread(broker.join, "notifications")  # type: ignore[attr-defined]
+    await asyncio.to_thread(broker.join, "notifications", timeout=5000)  # type: ignore[attr-defined]
 
 
 async def wait_incident(web: Web, incident_id: str, check: Callable[[Any], bool], seconds: float = 15) -> Any:
@@ -416,3 +417,454 @@ async def test_schedule_pages_through_a_policy_and_keeps_it_from_deletion(web: W
     await web.client.delete(f"{POLICIES}/{paging_ops['id']}", headers=web.auth)
     still = problem(await web.client.delete(f"{API}/schedules/{ops.id}", headers=web.auth), 409)
     assert still["detail"] == "Ops is paged by the escalation policy Also ops; take it out of it first."
+
+
+# ---------------------------------------------------------------- an incident runs the chain
+
+
+async def test_three_steps_two_rounds_then_nobody_acknowledged(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer, fake_slack: FakeServer
+) -> None:
+    team = web.team
+    ann, cat, dan = team["ann"], team["cat"], team["dan"]
+    await set_zone(db, cat, "Asia/Kolkata")  # messages name times in the reader's zone
+    ops = await make_paging_schedule(db, team, 15)
+    delay = 8  # 0.4 s
+    policy = await new_policy(web, "Payments", [step(delay, ops), step(delay, cat), step(delay, dan)], repeat=1)
+    await link(web, ops.id, policy["id"])
+
+    opened = await declare(web, schedule_id=ops.id)
+    assert opened["escalation_policy"] == {"id": policy["id"], "name": "Payments"}
+    assert pages(opened) == [(ann.email, 0, 0, "pending")]
+    assert opened["escalation_due_at"] == opened["pages"][0]["deadline"]
+
+    final = await wait_incident(web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]])
+    await texted(fake_twilio, dan, 2)
+    await settle()
+    final = await web.incident(opened["id"])
+
+    order = [(ann, 0), (cat, 1), (dan, 2)]
+    assert pages(final) == [(u.email, s, r, "escalated") for r in (0, 1) for u, s in order]
+    assert final["status"] == "triggered"
+    assert final["escalation_due_at"] is None
+    by_position = {(p["step"], p["round"]): p for p in final["pages"]}
+    # Each step waits its delay after the one before it fired.
+    sent = [instant(by_position[(s, r)]["sent_at"]) for r in (0, 1) for _, s in order]
+    assert all(later - earlier >= datetime.timedelta(seconds=delay * SCALE) for earlier, later in itertools.pairwise(sent))
+
+    timeline = messages(final)
+    paging = {
+        (0, r): f"Paging Ann (on call for Ops) by Slack and SMS, step 1 of 3, round {r + 1} of 2." for r in (0, 1)
+    } | {(1, r): f"Paging Cat by Slack and SMS, step 2 of 3, round {r + 1} of 2." for r in (0, 1)} | {
+        (2, r): f"Paging Dan by Slack and SMS, step 3 of 3, round {r + 1} of 2." for r in (0, 1)
+    }
+    for line in paging.values():
+        assert timeline.count(line) == 1, (line, timeline)
+    assert messages(final, "paged") == [paging[(s, r)] for r in (0, 1) for _, s in order]
+    assert messages(final, "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 3 steps and 1 repeat."]
+    kinds = [k for k, _ in chain_notes(final)]
+    assert kinds[-1] == "nobody_acknowledged", kinds  # the end comes after the last step, and nothing after it
+    timeouts = [f"No acknowledgement within {delay} min of step {s + 1} of 3, round {r + 1} of 2." for r in (0, 1) for _, s in order]
+    assert messages(final, "escalated")[:5] == timeouts[:5]
+    assert "Owner declared INC-1 (SEV2) on Ops through Payments." in timeline
+
+    # Each person is texted once a round, saying where the page stands and who comes next, when.
+    def where(s: int, r: int, user: UserProfile) -> str:
+        label = f"step {s + 1} of 3, round {r + 1} of 2"
+        until_ = clock(by_position[(s, r)]["deadline"], user)
+        nxt = {0: "Cat", 1: "Dan", 2: "whoever is on call for Ops (round 2)"}[s]
+        if (s, r) == (2, 1):
+            return f"{label}; the last step, it runs until {until_}"
+        return f"{label}; next: {nxt} at {until_}"
+
+    for user, s in order:
+        bodies = texts(fake_twilio, user.phone)
+        assert len(bodies) == 2, (user.email, bodies)
+        for r, body in enumerate(bodies):
+            assert re.fullmatch(
+                rf"\[Vigilo Acme\] INC-1 SEV2 API down \({re.escape(where(s, r, user))}\)\. "
+                r"Reply \dA to acknowledge, \dD to decline\.",
+                body,
+            ), body
+        posts = slack_pages(fake_slack, user)
+        assert len(posts) == 2, posts
+        for r, post in enumerate(posts):
+            assert f"you are paged for INC-1 SEV2: API down ({where(s, r, user)})" in post, post
+    assert texts(fake_twilio, team["ben"].phone) == []  # Ops' own backup is not in the policy
+    assert len(slack_posts(fake_slack, "Nobody acknowledged INC-1 after 3 steps and 1 repeat.")) == 1
+
+
+async def test_a_step_passes_on_only_when_all_its_targets_decline(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    ann, ben, cat = team["ann"], team["ben"], team["cat"]
+    policy = await new_policy(web, "Pair", [step(LONG, ann, ben), step(LONG, cat)])
+    opened = await declare(web, policy["id"])
+    assert pages(opened) == [(ann.email, 0, 0, "pending"), (ben.email, 0, 0, "pending")]
+    assert opened["escalation_policy"] == {"id": policy["id"], "name": "Pair"}
+    assert "Owner declared INC-1 (SEV2) on the Pair policy." in messages(opened)
+    due = opened["escalation_due_at"]
+    await texted(fake_twilio, ann, 1)
+    await texted(fake_twilio, ben, 1)
+
+    first = await web.sms(ann.phone, "1D")
+    assert "Declined INC-1; the others paged with you still can answer." in first
+    await settle()
+    waiting = await web.incident(opened["id"])
+    assert pages(waiting) == [(ann.email, 0, 0, "declined"), (ben.email, 0, 0, "pending")]
+    assert waiting["escalation_due_at"] == due
+    assert "Ann declined INC-1." in messages(waiting)
+    assert texts(fake_twilio, cat.phone) == []
+
+    # The second (and last) of the step declines on the web: the next step is paged at once.
+    await web.login_as(ben.email)
+    url = f"/ws/acme/incidents/{opened['id']}"
+    answered = await form_post(web, url + "/decline", {}, url)
+    assert answered.status_code == 303, answered.text
+    shown = await web.client.get(answered.headers["location"])
+    assert "Declined INC-1; paging step 2 of 2: Cat." in shown.text
+    moved = await web.incident(opened["id"])
+    assert pages(moved) == [
+        (ann.email, 0, 0, "declined"),
+        (ben.email, 0, 0, "declined"),
+        (cat.email, 1, 0, "pending"),
+    ]
+    assert instant(moved["pages"][2]["sent_at"]) < instant(due)
+    assert moved["escalation_due_at"] is not None
+    assert instant(moved["escalation_due_at"]) > instant(due)
+    assert messages(moved, "escalated") == []  # not a timeout
+    assert "Paging Cat by Slack and SMS, step 2 of 2." in messages(moved)
+    (body,) = await texted(fake_twilio, cat, 1)
+    assert "(step 2 of 2; the last step, it runs until " in body
+
+
+async def test_an_ack_by_someone_not_paged_stops_the_chain(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    ann, ben = team["ann"], team["ben"]
+    policy = await new_policy(web, "Short", [step(40, ann), step(40, ben)])  # 2 s a step
+    await web.login_as(team["admin"].email)
+    opened = await declare(web, policy["id"])
+    url = f"/ws/acme/incidents/{opened['id']}"
+    acked = await form_post(web, url + "/ack", {}, url)
+    assert acked.status_code == 303, acked.text
+    state = await web.incident(opened["id"])
+    assert state["status"] == "acknowledged"
+    assert state["escalation_due_at"] is None
+    assert [(r["user"]["email"], r["source"]) for r in state["responders"]] == [(team["admin"].email, "web")]
+    assert pages(state) == [(ann.email, 0, 0, "cancelled")]
+    (ack_entry,) = [e for e in state["timeline"] if e["kind"] == "acknowledged"]
+    assert instant(ack_entry["at"]) < instant(opened["escalation_due_at"]), "acked too late to tell"
+
+    # Well past the deadline, nobody more was paged.
+    while _now() < instant(opened["escalation_due_at"]) + datetime.timedelta(seconds=1):
+        await asyncio.sleep(0.1)
+    await settle()
+    final = await web.incident(opened["id"])
+    assert pages(final) == [(ann.email, 0, 0, "cancelled")]
+    assert final["escalation_due_at"] is None
+    assert chain_notes(final) == [("paged", "Paging Ann by Slack and SMS, step 1 of 2.")]
+    assert texts(fake_twilio, ben.phone) == []
+    assert len(texts(fake_twilio, ann.phone)) == 1
+
+
+async def test_resolve_cancels_the_pages_and_the_chain(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team = web.team
+    ann, ben, cat = team["ann"], team["ben"], team["cat"]
+    policy = await new_policy(web, "Short", [step(30, ann, ben), step(30, cat)])
+    opened = await declare(web, policy["id"])
+    resolved = await web.client.post(f"{API}/incidents/{opened['id']}/resolve", headers=web.auth)
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["status"] == "resolved"
+    assert pages(resolved.json()) == [(ann.email, 0, 0, "cancelled"), (ben.email, 0, 0, "cancelled")]
+    assert resolved.json()["escalation_due_at"] is None
+    assert "Owner resolved INC-1. 2 pending pages cancelled." in messages(resolved.json())
+
+    while _now() < instant(opened["escalation_due_at"]) + datetime.timedelta(seconds=1):
+        await asyncio.sleep(0.1)
+    await settle()
+    final = await web.incident(opened["id"])
+    assert pages(final) == [(ann.email, 0, 0, "cancelled"), (ben.email, 0, 0, "cancelled")]
+    assert [k for k, _ in chain_notes(final)] == ["paged", "paged"]
+    assert texts(fake_twilio, cat.phone) == []
+    # Nothing to escalate any more.
+    refused = problem(await web.client.post(f"{API}/incidents/{opened['id']}/escalate", headers=web.auth), 409)
+    assert refused["detail"] == "INC-1 is resolved; there is nothing to escalate."
+
+
+async def test_steps_that_reach_nobody_are_skipped_at_once(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    cat, dan = team["cat"], team["dan"]
+    later = await create_schedule(
+        db,
+        team.workspace.id,
+        {
+            "name": "Later",
+            "rotation": "daily",
+            "timezone": "UTC",
+            "handoff_time": "00:00",
+            "starts_at": (_now() + datetime.timedelta(days=2)).isoformat(),
+            "members": [team["ann"].email],
+            "escalation_delay_minutes": 15,
+        },
+        _now(),
+    )
+    policy = await new_policy(web, "Gappy", [step(LONG, later), step(LONG, cat), step(LONG, dan)])
+    await unverify(db, cat.id, phone=True, slack=True)
+
+    opened = await declare(web, policy["id"])
+    assert pages(opened) == [(dan.email, 2, 0, "pending")]
+    assert chain_notes(opened) == [
+        ("skipped", "Step 1 of 3: nobody is on call for Later right now (a gap in the schedule); skipped."),
+        ("step_skipped", "Step 1 of 3 pages nobody; moving on at once."),
+        ("skipped", "Step 2 of 3: Cat has no verified phone number or Slack id; skipped."),
+        ("step_skipped", "Step 2 of 3 pages nobody; moving on at once."),
+        ("paged", "Paging Dan by Slack and SMS, step 3 of 3."),
+    ]
+    assert opened["escalation_due_at"] == opened["pages"][0]["deadline"]
+    (body,) = await texted(fake_twilio, dan, 1)
+    assert f"(step 3 of 3; the last step, it runs until {clock(opened['escalation_due_at'], dan)})" in body
+    await settle()
+    assert texts(fake_twilio, cat.phone) == []
+    assert texts(fake_twilio, team["ann"].phone) == []
+
+
+async def test_a_chain_that_reaches_nobody_says_so_at_once(
+    web: Web, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    ops = await make_paging_schedule(db, team, 15)
+    await set_active(db, team.workspace.id, ops.id, False, _now())
+    await unverify(db, team["cat"].id, phone=True, slack=True)
+    policy = await new_policy(web, "Empty", [step(LONG, ops), step(LONG, team["cat"])], repeat=1)
+
+    opened = await declare(web, policy["id"])
+    assert pages(opened) == []
+    assert opened["escalation_due_at"] is None
+    assert opened["status"] == "triggered"
+    assert chain_notes(opened) == [
+        ("skipped", "Step 1 of 2, round 1 of 2: Ops is inactive; skipped."),
+        ("step_skipped", "Step 1 of 2, round 1 of 2 pages nobody; moving on at once."),
+        ("skipped", "Step 2 of 2, round 1 of 2: Cat has no verified phone number or Slack id; skipped."),
+        ("step_skipped", "Step 2 of 2, round 1 of 2 pages nobody; moving on at once."),
+        ("skipped", "Step 1 of 2, round 2 of 2: Ops is inactive; skipped."),
+        ("step_skipped", "Step 1 of 2, round 2 of 2 pages nobody; moving on at once."),
+        ("skipped", "Step 2 of 2, round 2 of 2: Cat has no verified phone number or Slack id; skipped."),
+        ("step_skipped", "Step 2 of 2, round 2 of 2 pages nobody; moving on at once."),
+        ("nobody_acknowledged", "Nobody acknowledged INC-1 after 2 steps and 1 repeat."),
+    ]
+
+    async def said_in_slack() -> bool:
+        return len(slack_posts(fake_slack, "Nobody acknowledged INC-1 after 2 steps and 1 repeat.")) == 1
+
+    await until(said_in_slack)
+    refused = problem(await web.client.post(f"{API}/incidents/{opened['id']}/escalate", headers=web.auth), 409)
+    assert refused["detail"] == "INC-1 has no step left to escalate to."
+    await settle()
+    assert fake_twilio.calls("/Messages.json") == []
+
+
+# ---------------------------------------------------------------- escalate now
+
+
+async def test_escalate_now_from_the_api_and_the_page(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer, fake_slack: FakeServer
+) -> None:
+    team = web.team
+    ann, ben, cat = team["ann"], team["ben"], team["cat"]
+    policy = await new_policy(web, "Chain", [step(LONG, ann), step(LONG, ben), step(LONG, cat)])
+    opened = await declare(web, policy["id"])
+    escalate = f"{API}/incidents/{opened['id']}/escalate"
+
+    viewer = await bearer(db, team, "vic")
+    problem(await web.client.post(escalate, headers=viewer), 403)
+    assert pages(await web.incident(opened["id"])) == [(ann.email, 0, 0, "pending")]
+
+    now = await web.client.post(escalate, headers=web.auth)
+    assert now.status_code == 200, now.text
+    assert pages(now.json()) == [(ann.email, 0, 0, "escalated"), (ben.email, 1, 0, "pending")]
+    assert instant(now.json()["escalation_due_at"]) > instant(opened["escalation_due_at"])
+    assert chain_notes(now.json())[-2:] == [
+        ("escalate_now", "Owner escalated now."),
+        ("paged", "Paging Ben by Slack and SMS, step 2 of 3."),
+    ]
+    assert messages(now.json(), "escalated") == []  # not a timeout
+    (body,) = await texted(fake_twilio, ben, 1)
+    assert "(step 2 of 3; next: Cat at " in body
+
+    # The button on the incident page, as a member.
+    url = f"/ws/acme/incidents/{opened['id']}"
+    await web.login_as(team["dan"].email)
+    assert 'id="escalate-now"' in (await web.client.get(url)).text
+    clicked = await form_post(web, url + "/escalate", {}, url)
+    assert clicked.status_code == 303, clicked.text
+    assert clicked.headers["location"].endswith(url)
+    after = (await web.client.get(clicked.headers["location"])).text
+    assert "Escalated INC-1." in after
+    assert "Dan escalated now." in after
+    state = await web.incident(opened["id"])
+    assert pages(state)[-1] == (cat.email, 2, 0, "pending")
+    assert 'id="escalate-now"' in after  # the last step still runs until its deadline
+
+    # The last step, no round left: escalating ends the chain.
+    last = await web.client.post(escalate, headers=web.auth)
+    assert last.status_code == 200, last.text
+    assert last.json()["escalation_due_at"] is None
+    assert pages(last.json())[-1] == (cat.email, 2, 0, "escalated")
+    assert messages(last.json(), "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 3 steps."]
+    again = problem(await web.client.post(escalate, headers=web.auth), 409)
+    assert again["detail"] == "INC-1 has no step left to escalate to."
+    assert 'id="escalate-now"' not in (await web.client.get(url)).text
+    refused = await form_post(web, url + "/escalate", {}, url)
+    assert refused.status_code == 303
+    assert "INC-1 has no step left to escalate to." in (await web.client.get(refused.headers["location"])).text
+    final = await web.incident(opened["id"])
+    assert messages(final, "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 3 steps."]
+    assert len(final["pages"]) == 3
+
+    # A viewer sees no button and may not post it.
+    await web.login_as(team["vic"].email)
+    assert 'id="escalate-now"' not in (await web.client.get(url)).text
+    await settle()
+    for user in (ann, ben, cat):
+        assert len(texts(fake_twilio, user.phone)) == 1, user.email
+    assert len(slack_posts(fake_slack, "Nobody acknowledged INC-1 after 3 steps.")) == 1
+
+
+async def test_a_viewer_cannot_escalate_on_the_web(web: Web, db: AsyncSession) -> None:
+    team = web.team
+    policy = await new_policy(web, "Chain", [step(LONG, team["ann"]), step(LONG, team["ben"])])
+    opened = await declare(web, policy["id"])
+    url = f"/ws/acme/incidents/{opened['id']}"
+    await web.login_as(team["vic"].email)
+    page = (await web.client.get(url)).text
+    assert 'id="escalate-now"' not in page
+    assert 'id="add-responder"' not in page
+    denied = await form_post(web, url + "/escalate", {}, url)
+    assert denied.status_code == 403
+    assert pages(await web.incident(opened["id"])) == [(team["ann"].email, 0, 0, "pending")]
+
+
+# ---------------------------------------------------------------- add a responder
+
+
+async def test_add_a_responder_through_the_api(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team = web.team
+    dan = team["dan"]
+    ops = await make_paging_schedule(db, team, LONG)
+    opened = await declare(web, schedule_id=ops.id)
+    add = f"{API}/incidents/{opened['id']}/responders"
+
+    added = await web.client.post(add, json={"user": f"  {dan.email.upper()} "}, headers=web.auth)
+    assert added.status_code == 200, added.text
+    assert pages(added.json()) == [(team["ann"].email, 0, 0, "pending"), (dan.email, None, None, "pending")]
+    assert added.json()["pages"][1]["deadline"] is None
+    assert "Owner added Dan as a responder; paging by Slack and SMS." in messages(added.json())
+    assert added.json()["escalation_due_at"] == opened["escalation_due_at"]  # the chain goes on as it was
+    (body,) = await texted(fake_twilio, dan, 1)
+    assert body == "[Vigilo Acme] INC-1 SEV2 API down (added by Owner). Reply 1A to acknowledge, 1D to decline."
+
+    twice = problem(await web.client.post(add, json={"user": dan.email}, headers=web.auth), 409)
+    assert twice["detail"] == "Dan was already added to INC-1."
+    assert set(fields(await web.client.post(add, json={"user": team["vic"].email}, headers=web.auth))) == {"user"}
+    assert set(fields(await web.client.post(add, json={"user": "nobody@acme.test"}, headers=web.auth))) == {"user"}
+    assert set(fields(await web.client.post(add, json={"user": ""}, headers=web.auth))) == {"user"}
+    problem(await web.client.post(add, json={"user": team["cat"].email}, headers=await bearer(db, team, "vic")), 403)
+
+    # An added responder who declines does not move the chain.
+    declined = await web.sms(dan.phone, "1D")
+    assert "Declined INC-1." in declined
+    await settle()
+    state = await web.incident(opened["id"])
+    assert pages(state) == [(team["ann"].email, 0, 0, "pending"), (dan.email, None, None, "declined")]
+    assert state["escalation_due_at"] == opened["escalation_due_at"]
+    assert len(texts(fake_twilio, dan.phone)) == 1
+    assert texts(fake_twilio, team["ben"].phone) == []
+    assert texts(fake_twilio, team["cat"].phone) == []
+
+
+async def test_add_a_responder_through_the_page(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team = web.team
+    cat = team["cat"]
+    ops = await make_paging_schedule(db, team, LONG)
+    opened = await declare(web, schedule_id=ops.id)
+    url = f"/ws/acme/incidents/{opened['id']}"
+    await web.login_as(team["ann"].email)
+    page = (await web.client.get(url)).text
+    form = element(page, "add-responder")
+    assert f'value="{cat.email}"' in form
+    assert f'value="{team["vic"].email}"' not in form  # only people who can be paged are offered
+
+    wrong = await form_post(web, url + "/responders", {"user": team["vic"].email}, url)
+    assert wrong.status_code == 422, wrong.text
+    error = element(wrong.text, "user-error")
+    assert "Choose an active member of this workspace with role member or above." in error
+    select = wrong.text[wrong.text.index('<select id="user"') :]
+    assert 'aria-describedby="user-error"' in select[: select.index(">")]
+    assert wrong.text.index('id="user"') < wrong.text.index('id="user-error"')
+    assert len((await web.incident(opened["id"]))["pages"]) == 1
+
+    done = await form_post(web, url + "/responders", {"user": cat.email}, url)
+    assert done.status_code == 303, done.text
+    assert "Ann added Cat as a responder; paging by Slack and SMS." in (await web.client.get(done.headers["location"])).text
+    (body,) = await texted(fake_twilio, cat, 1)
+    assert "(added by Ann)" in body
+    shown = element((await web.client.get(url)).text, "chain")
+    assert "Added by hand" in shown
+    assert "Added: <strong>Cat</strong>" in shown
+
+    again = await form_post(web, url + "/responders", {"user": cat.email}, url)
+    assert again.status_code == 303
+    assert "Cat was already added to INC-1." in (await web.client.get(again.headers["location"])).text
+    await settle()
+    assert len(texts(fake_twilio, cat.phone)) == 1
+    assert pages(await web.incident(opened["id"])) == [
+        (team["ann"].email, 0, 0, "pending"),
+        (cat.email, None, None, "pending"),
+    ]
+
+
+# ---------------------------------------------------------------- the snapshot
+
+
+async def test_a_running_incident_keeps_the_chain_it_opened_with(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    ann, ben, cat = team["ann"], team["ben"], team["cat"]
+    ops = await make_paging_schedule(db, team, 15)
+    policy = await new_policy(web, "Snap", [step(40, ann), step(8, ben), step(8, cat)])
+    await link(web, ops.id, policy["id"])
+    opened = await declare(web, schedule_id=ops.id)
+    assert pages(opened) == [(ann.email, 0, 0, "pending")]
+
+    url = f"{POLICIES}/{policy['id']}"
+    edited = await web.client.patch(url, json={"steps": [step(40, ann), step(8, cat)], "repeat": 2}, headers=web.auth)
+    assert edited.status_code == 200, edited.text
+    assert len(edited.json()["steps"]) == 2
+    problem(await web.client.delete(url, headers=web.auth), 409)
+    await link(web, ops.id, None)
+    assert (await web.client.delete(url, headers=web.auth)).status_code == 204
+    assert (await web.client.get(url, headers=web.auth)).status_code == 404
+    assert pages(await web.incident(opened["id"])) == [(ann.email, 0, 0, "pending")], "edited too late to tell"
+
+    final = await wait_incident(web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]])
+    assert pages(final) == [
+        (ann.email, 0, 0, "escalated"),
+        (ben.email, 1, 0, "escalated"),
+        (cat.email, 2, 0, "escalated"),
+    ]
+    assert messages(final, "paged") == [
+        "Paging Ann by Slack and SMS, step 1 of 3.",
+        "Paging Ben by Slack and SMS, step 2 of 3.",
+        "Paging Cat by Slack and SMS, step 3 of 3.",
+    ]
+    assert messages(final, "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 3 steps."]
+    (body,) = await texted(fake_twilio, ben, 1)
+    assert "(step 2 of 3; next: Cat at " in body
+    await web.login_as(team["ann"].email)
+    assert "Policy Snap" in element((await web.client.get(f"/ws/acme/incidents/{opened['id']}")).text, "chain")
