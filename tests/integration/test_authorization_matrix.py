@@ -41,9 +41,9 @@ from app.main import STATIC_DIR, create_app
 from app.services import accounts
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
-from app.services.policies import create_policy
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
+from app.services.policies import create_policy
 from app.services.schedules import create_schedule
 from app.services.tokens import issue_token, revoke_token
 from tests.factories import PASSWORD, Team, make_team

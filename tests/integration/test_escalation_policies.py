@@ -11,7 +11,7 @@ import datetime
 import itertools
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -144,11 +144,18 @@ def clock(raw: str, user: UserProfile) -> str:
 def slack_pages(fake: FakeServer, user: UserProfile) -> list[str]:
     """The Slack posts that page `user` (they start by mentioning them)."""
     mention = f"<@{user.slack_user_id}> you are paged for "
-    return [str(c.params.get("text", "")) for c in fake.calls("chat.postMessage") if mention in str(c.params.get("text"))]
+    return [
+        str(c.params.get("text", "")) for c in fake.calls("chat.postMessage") if mention in str(c.params.get("text"))
+    ]
 
 
 def slack_posts(fake: FakeServer, text: str) -> list[str]:
     return [str(c.params.get("text", "")) for c in fake.calls("chat.postMessage") if text in str(c.params.get("text"))]
+
+
+async def sleep_past(deadline: str, margin: float = 1.0) -> None:
+    """Sleep until `margin` seconds after the deadline (an instant of the API)."""
+    await asyncio.sleep(max(0.0, (instant(deadline) - _now()).total_seconds() + margin))
 
 
 async def settle() -> None:
@@ -290,12 +297,16 @@ async def test_bad_policies_name_the_field_and_change_nothing(web: Web, db: Asyn
 
     foreign_target = await refused({"name": "X", "steps": [step(5, ops), step(5, foreign)]})
     assert foreign_target == {"steps[1].targets[0].schedule_id": "Choose a schedule of this workspace."}
-    unknown = await refused({"name": "X", "steps": [step(5, ops), {"delay_minutes": 5, "targets": [{"schedule_id": str(uuid.uuid4())}]}]})
+    unknown = await refused(
+        {"name": "X", "steps": [step(5, ops), {"delay_minutes": 5, "targets": [{"schedule_id": str(uuid.uuid4())}]}]}
+    )
     assert set(unknown) == {"steps[1].targets[0].schedule_id"}
     viewer = await refused({"name": "X", "steps": [step(5, team["vic"])]})
     assert set(viewer) == {"steps[0].targets[0].user"}
     assert team["vic"].email in viewer["steps[0].targets[0].user"]
-    outsider = await refused({"name": "X", "steps": [step(5, ops), {"delay_minutes": 5, "targets": [{"user": globex["gil"].email}]}]})
+    outsider = await refused(
+        {"name": "X", "steps": [step(5, ops), {"delay_minutes": 5, "targets": [{"user": globex["gil"].email}]}]}
+    )
     assert set(outsider) == {"steps[1].targets[0].user"}
     for delay in (0, 1441):
         assert await refused({"name": "X", "steps": [step(delay, ops), *good[1:]]}) == {
@@ -326,9 +337,9 @@ async def test_bad_policies_name_the_field_and_change_nothing(web: Web, db: Asyn
     assert set(fields(await web.client.patch(url, json={"steps": [step(5, team["vic"])]}, headers=web.auth))) == {
         "steps[0].targets[0].user"
     }
-    assert set(fields(await web.client.patch(url, json={"steps": [step(5, ops), step(5, foreign)]}, headers=web.auth))) == {
-        "steps[1].targets[0].schedule_id"
-    }
+    assert set(
+        fields(await web.client.patch(url, json={"steps": [step(5, ops), step(5, foreign)]}, headers=web.auth))
+    ) == {"steps[1].targets[0].schedule_id"}
     assert set(fields(await web.client.patch(url, json={"repeat": 6}, headers=web.auth))) == {"repeat"}
     assert set(fields(await web.client.patch(url, json={"steps": []}, headers=web.auth))) == {"steps"}
     assert (await web.client.get(url, headers=web.auth)).json() == kept
@@ -361,7 +372,7 @@ async def test_who_may_read_and_write_policies(web: Web, db: AsyncSession) -> No
     # Through its own workspace, another workspace's policy does not exist either.
     problem(await web.client.get(f"/api/v1/ws/globex/escalation-policies/{policy['id']}", headers=other), 404)
     problem(await web.client.delete(f"/api/v1/ws/globex/escalation-policies/{policy['id']}", headers=other), 404)
-    assert (await web.client.get(f"/api/v1/ws/globex/escalation-policies", headers=other)).json() == []
+    assert (await web.client.get("/api/v1/ws/globex/escalation-policies", headers=other)).json() == []
 
     assert (await web.client.get(POLICIES, headers=web.auth)).json() == [policy]
 
@@ -372,7 +383,7 @@ async def test_who_may_read_and_write_policies(web: Web, db: AsyncSession) -> No
 async def test_schedule_pages_through_a_policy_and_keeps_it_from_deletion(web: Web, db: AsyncSession) -> None:
     team = web.team
     ops = await make_paging_schedule(db, team, 15)
-    policy = await new_policy(web, "Night", [step(5, team["cat"])])
+    policy = await new_policy(web, "Night", [step(LONG, team["cat"])])
     night = f"{POLICIES}/{policy['id']}"
     assert (await web.client.get(f"{API}/schedules/{ops.id}", headers=web.auth)).json()["escalation_policy"] is None
 
@@ -412,7 +423,9 @@ async def test_schedule_pages_through_a_policy_and_keeps_it_from_deletion(web: W
     paging_ops = await new_policy(web, "Ops first", [step(5, ops), step(5, team["ben"])])
     await new_policy(web, "Also ops", [step(5, team["ann"]), step(5, team["ben"], ops)])
     refused = problem(await web.client.delete(f"{API}/schedules/{ops.id}", headers=web.auth), 409)
-    assert refused["detail"] == "Ops is paged by the escalation policies Also ops, Ops first; take it out of them first."
+    assert (
+        refused["detail"] == "Ops is paged by the escalation policies Also ops, Ops first; take it out of them first."
+    )
     assert (await web.client.get(f"{API}/schedules/{ops.id}", headers=web.auth)).status_code == 200
     await web.client.delete(f"{POLICIES}/{paging_ops['id']}", headers=web.auth)
     still = problem(await web.client.delete(f"{API}/schedules/{ops.id}", headers=web.auth), 409)
@@ -438,7 +451,9 @@ async def test_three_steps_two_rounds_then_nobody_acknowledged(
     assert pages(opened) == [(ann.email, 0, 0, "pending")]
     assert opened["escalation_due_at"] == opened["pages"][0]["deadline"]
 
-    final = await wait_incident(web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]])
+    final = await wait_incident(
+        web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]]
+    )
     await texted(fake_twilio, dan, 2)
     await settle()
     final = await web.incident(opened["id"])
@@ -450,21 +465,27 @@ async def test_three_steps_two_rounds_then_nobody_acknowledged(
     by_position = {(p["step"], p["round"]): p for p in final["pages"]}
     # Each step waits its delay after the one before it fired.
     sent = [instant(by_position[(s, r)]["sent_at"]) for r in (0, 1) for _, s in order]
-    assert all(later - earlier >= datetime.timedelta(seconds=delay * SCALE) for earlier, later in itertools.pairwise(sent))
+    assert all(
+        later - earlier >= datetime.timedelta(seconds=delay * SCALE) for earlier, later in itertools.pairwise(sent)
+    )
 
     timeline = messages(final)
-    paging = {
-        (0, r): f"Paging Ann (on call for Ops) by Slack and SMS, step 1 of 3, round {r + 1} of 2." for r in (0, 1)
-    } | {(1, r): f"Paging Cat by Slack and SMS, step 2 of 3, round {r + 1} of 2." for r in (0, 1)} | {
-        (2, r): f"Paging Dan by Slack and SMS, step 3 of 3, round {r + 1} of 2." for r in (0, 1)
-    }
+    paging = (
+        {(0, r): f"Paging Ann (on call for Ops) by Slack and SMS, step 1 of 3, round {r + 1} of 2." for r in (0, 1)}
+        | {(1, r): f"Paging Cat by Slack and SMS, step 2 of 3, round {r + 1} of 2." for r in (0, 1)}
+        | {(2, r): f"Paging Dan by Slack and SMS, step 3 of 3, round {r + 1} of 2." for r in (0, 1)}
+    )
     for line in paging.values():
         assert timeline.count(line) == 1, (line, timeline)
     assert messages(final, "paged") == [paging[(s, r)] for r in (0, 1) for _, s in order]
     assert messages(final, "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 3 steps and 1 repeat."]
     kinds = [k for k, _ in chain_notes(final)]
     assert kinds[-1] == "nobody_acknowledged", kinds  # the end comes after the last step, and nothing after it
-    timeouts = [f"No acknowledgement within {delay} min of step {s + 1} of 3, round {r + 1} of 2." for r in (0, 1) for _, s in order]
+    timeouts = [
+        f"No acknowledgement within {delay} min of step {s + 1} of 3, round {r + 1} of 2."
+        for r in (0, 1)
+        for _, s in order
+    ]
     assert messages(final, "escalated")[:5] == timeouts[:5]
     assert "Owner declared INC-1 (SEV2) on Ops through Payments." in timeline
 
@@ -539,9 +560,7 @@ async def test_a_step_passes_on_only_when_all_its_targets_decline(
     assert "(step 2 of 2; the last step, it runs until " in body
 
 
-async def test_an_ack_by_someone_not_paged_stops_the_chain(
-    web: Web, db: AsyncSession, fake_twilio: FakeServer
-) -> None:
+async def test_an_ack_by_someone_not_paged_stops_the_chain(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
     team = web.team
     ann, ben = team["ann"], team["ben"]
     policy = await new_policy(web, "Short", [step(40, ann), step(40, ben)])  # 2 s a step
@@ -559,8 +578,7 @@ async def test_an_ack_by_someone_not_paged_stops_the_chain(
     assert instant(ack_entry["at"]) < instant(opened["escalation_due_at"]), "acked too late to tell"
 
     # Well past the deadline, nobody more was paged.
-    while _now() < instant(opened["escalation_due_at"]) + datetime.timedelta(seconds=1):
-        await asyncio.sleep(0.1)
+    await sleep_past(opened["escalation_due_at"])
     await settle()
     final = await web.incident(opened["id"])
     assert pages(final) == [(ann.email, 0, 0, "cancelled")]
@@ -582,8 +600,7 @@ async def test_resolve_cancels_the_pages_and_the_chain(web: Web, db: AsyncSessio
     assert resolved.json()["escalation_due_at"] is None
     assert "Owner resolved INC-1. 2 pending pages cancelled." in messages(resolved.json())
 
-    while _now() < instant(opened["escalation_due_at"]) + datetime.timedelta(seconds=1):
-        await asyncio.sleep(0.1)
+    await sleep_past(opened["escalation_due_at"])
     await settle()
     final = await web.incident(opened["id"])
     assert pages(final) == [(ann.email, 0, 0, "cancelled"), (ben.email, 0, 0, "cancelled")]
@@ -594,9 +611,7 @@ async def test_resolve_cancels_the_pages_and_the_chain(web: Web, db: AsyncSessio
     assert refused["detail"] == "INC-1 is resolved; there is nothing to escalate."
 
 
-async def test_steps_that_reach_nobody_are_skipped_at_once(
-    web: Web, db: AsyncSession, fake_twilio: FakeServer
-) -> None:
+async def test_steps_that_reach_nobody_are_skipped_at_once(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
     team = web.team
     cat, dan = team["cat"], team["dan"]
     later = await create_schedule(
@@ -810,7 +825,10 @@ async def test_add_a_responder_through_the_page(web: Web, db: AsyncSession, fake
 
     done = await form_post(web, url + "/responders", {"user": cat.email}, url)
     assert done.status_code == 303, done.text
-    assert "Ann added Cat as a responder; paging by Slack and SMS." in (await web.client.get(done.headers["location"])).text
+    assert (
+        "Ann added Cat as a responder; paging by Slack and SMS."
+        in (await web.client.get(done.headers["location"])).text
+    )
     (body,) = await texted(fake_twilio, cat, 1)
     assert "(added by Ann)" in body
     shown = element((await web.client.get(url)).text, "chain")
@@ -852,7 +870,9 @@ async def test_a_running_incident_keeps_the_chain_it_opened_with(
     assert (await web.client.get(url, headers=web.auth)).status_code == 404
     assert pages(await web.incident(opened["id"])) == [(ann.email, 0, 0, "pending")], "edited too late to tell"
 
-    final = await wait_incident(web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]])
+    final = await wait_incident(
+        web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]]
+    )
     assert pages(final) == [
         (ann.email, 0, 0, "escalated"),
         (ben.email, 1, 0, "escalated"),
@@ -868,3 +888,351 @@ async def test_a_running_incident_keeps_the_chain_it_opened_with(
     assert "(step 2 of 3; next: Cat at " in body
     await web.login_as(team["ann"].email)
     assert "Policy Snap" in element((await web.client.get(f"/ws/acme/incidents/{opened['id']}")).text, "chain")
+
+
+# ---------------------------------------------------------------- the policy pages
+
+
+def fieldset(html: str, index: int) -> tuple[str, list[str]]:
+    """A step row of the re-rendered policy form: its delay as typed and the targets selected."""
+    row = element(html, f"step-{index}")
+    delay = re.search(rf'<input id="step_{index}_delay"[^>]*value="([^"]*)"', row)
+    assert delay, row
+    return delay.group(1), re.findall(r'<option value="([^"]+)" selected>', row)
+
+
+def card(html: str, name: str) -> str:
+    """The list page's card of the policy called `name`, as text."""
+    cards = re.findall(r'<li class="card" id="policy-[^"]+">.*?</li>\s*(?=<li class="card"|</ul>)', html, re.S)
+    found = [text_of(c) for c in cards if f">{name}<" in c]
+    assert len(found) == 1, (name, cards)
+    return found[0]
+
+
+async def test_policy_pages_create_with_field_errors_and_reorder(web: Web, db: AsyncSession) -> None:
+    team = web.team
+    ops = await make_paging_schedule(db, team, 15)
+    cat, dan = team["cat"], team["dan"]
+    new = PAGES + "new"
+    await web.login_as(team["admin"].email)
+    blank = await web.client.get(new)
+    assert blank.status_code == 200
+    assert f'<option value="schedule:{ops.id}"' in blank.text
+    assert f'<option value="user:{cat.email}"' in blank.text
+    assert f'value="user:{team["vic"].email}"' not in blank.text  # viewers cannot be paged
+
+    # A delay out of range comes back beside its field, with what was typed; nothing is saved.
+    typed = {"name": "Web policy", "repeat": "1", "step_0_targets": [f"schedule:{ops.id}"], "step_0_delay": "0"}
+    bad = await form_post(web, new, {**typed, "action": ""}, new)
+    assert bad.status_code == 422, bad.text
+    assert "Please fix the fields marked below; nothing was saved." in bad.text
+    row = element(bad.text, "step-0")
+    assert "Wait 1 to 1440 minutes before the next step." in element(row, "step_0_delay-error")
+    delay_input = re.search(r'<input id="step_0_delay"[^>]*>', row)
+    assert delay_input
+    assert 'aria-invalid="true"' in delay_input.group(0)
+    assert 'aria-describedby="step_0_delay-error"' in delay_input.group(0)
+    assert row.index('id="step_0_delay"') < row.index('id="step_0_delay-error"')
+    assert fieldset(bad.text, 0) == ("0", [f"schedule:{ops.id}"])
+    assert 'value="Web policy"' in bad.text
+    no_targets = await form_post(web, new, {"name": "Web policy", "step_0_delay": "5", "action": ""}, new)
+    assert no_targets.status_code == 422
+    assert "Choose at least one schedule or person to page." in element(no_targets.text, "step_0_targets-error")
+    # A person who cannot be paged (posted by hand: the form does not offer them) and a bad repeat.
+    crafted = {**typed, "step_0_delay": "5", "step_0_targets": [f"user:{team['vic'].email}"], "repeat": "9"}
+    refused = await form_post(web, new, {**crafted, "action": ""}, new)
+    assert refused.status_code == 422
+    assert "Repeat the chain 0 to 5 times." in element(refused.text, "repeat-error")
+    crafted["repeat"] = "1"
+    refused = await form_post(web, new, {**crafted, "action": ""}, new)
+    assert refused.status_code == 422
+    assert f"{team['vic'].email} is not an active member of this workspace with role member or above." in element(
+        refused.text, "step_0_targets-error"
+    )
+    assert (await web.client.get(POLICIES, headers=web.auth)).json() == []
+
+    # Row actions re-render the form without saving: add, move up and down, remove.
+    two = {
+        "name": "Web policy",
+        "repeat": "1",
+        "step_0_targets": [f"schedule:{ops.id}"],
+        "step_0_delay": "5",
+        "step_1_targets": [f"user:{cat.email}", f"user:{dan.email}"],
+        "step_1_delay": "10",
+    }
+    added = await form_post(web, new, {**two, "action": "add"}, new)
+    assert added.status_code == 200, added.text
+    assert fieldset(added.text, 2) == ("15", [])
+    assert 'id="step-3"' not in added.text
+    up = await form_post(web, new, {**two, "action": "up-1"}, new)
+    assert up.status_code == 200, up.text
+    assert fieldset(up.text, 0) == ("10", [f"user:{cat.email}", f"user:{dan.email}"])
+    assert fieldset(up.text, 1) == ("5", [f"schedule:{ops.id}"])
+    down = await form_post(web, new, {**two, "action": "down-0"}, new)
+    assert fieldset(down.text, 0) == fieldset(up.text, 0)
+    removed = await form_post(web, new, {**two, "action": "remove-1"}, new)
+    assert fieldset(removed.text, 0) == ("5", [f"schedule:{ops.id}"])
+    assert 'id="step-1"' not in removed.text
+    assert (await web.client.get(POLICIES, headers=web.auth)).json() == []
+
+    # Saving the reordered form creates the policy as shown.
+    swapped = {
+        **two,
+        "step_0_targets": two["step_1_targets"],
+        "step_0_delay": "10",
+        "step_1_targets": two["step_0_targets"],
+        "step_1_delay": "5",
+    }
+    saved = await form_post(web, new, {**swapped, "action": ""}, new)
+    assert saved.status_code == 303, saved.text
+    assert saved.headers["location"].endswith(PAGES)
+    listing = (await web.client.get(saved.headers["location"])).text
+    assert "Created Web policy." in listing
+    shown = card(listing, "Web policy")
+    assert "Cat, Dan · then 10 min" in shown
+    assert "On call: Ops · then 5 min" in shown
+    assert "Repeats 1 time." in shown
+    assert "No schedule uses it." in shown
+    (policy,) = (await web.client.get(POLICIES, headers=web.auth)).json()
+    assert policy["repeat"] == 1
+    assert [(s["delay_minutes"], s["targets"]) for s in policy["steps"]] == [
+        (
+            10,
+            [
+                {"user": {"id": str(cat.id), "email": cat.email, "display_name": "Cat"}},
+                {"user": {"id": str(dan.id), "email": dan.email, "display_name": "Dan"}},
+            ],
+        ),
+        (5, [{"schedule": {"id": str(ops.id), "name": "Ops"}}]),
+    ]
+
+    # The edit form shows it as saved, and saves changes.
+    edit = PAGES + policy["id"]
+    form = (await web.client.get(edit)).text
+    assert fieldset(form, 0) == ("10", [f"user:{cat.email}", f"user:{dan.email}"])
+    assert fieldset(form, 1) == ("5", [f"schedule:{ops.id}"])
+    changed = await form_post(web, edit, {**swapped, "name": "Web policy 2", "repeat": "0", "action": ""}, edit)
+    assert changed.status_code == 303, changed.text
+    assert "Saved Web policy 2." in (await web.client.get(changed.headers["location"])).text
+    assert (await web.client.get(f"{POLICIES}/{policy['id']}", headers=web.auth)).json()["name"] == "Web policy 2"
+    refused = await form_post(web, edit, {**swapped, "step_1_delay": "1441", "action": ""}, edit)
+    assert refused.status_code == 422
+    assert "Wait 1 to 1440 minutes before the next step." in element(refused.text, "step_1_delay-error")
+    assert (await web.client.get(f"{POLICIES}/{policy['id']}", headers=web.auth)).json()["steps"][1][
+        "delay_minutes"
+    ] == 5
+
+
+async def test_policy_pages_delete_and_who_may(web: Web, db: AsyncSession) -> None:
+    team = web.team
+    ops = await make_paging_schedule(db, team, 15)
+    policy = await new_policy(web, "Payments", [step(5, ops), step(10, team["cat"])])
+    await link(web, ops.id, policy["id"])
+    delete = f"{PAGES}{policy['id']}/delete"
+
+    await web.login_as(team["admin"].email)
+    listing = (await web.client.get(PAGES)).text
+    assert "Used by Ops." in card(listing, "Payments")
+    in_use = await form_post(web, delete, {}, PAGES)
+    assert in_use.status_code == 303, in_use.text
+    shown = (await web.client.get(in_use.headers["location"])).text
+    flash = re.search(r'<p class="error" role="alert">([^<]*)</p>', shown)
+    assert flash, shown
+    assert flash.group(1) == "Payments is in use by the schedule Ops; choose another policy or a backup there first."
+    assert "Payments" in card(shown, "Payments")
+    assert len((await web.client.get(POLICIES, headers=web.auth)).json()) == 1
+
+    await link(web, ops.id, None)
+    gone = await form_post(web, delete, {}, PAGES)
+    assert gone.status_code == 303
+    after = (await web.client.get(gone.headers["location"])).text
+    assert "Deleted Payments. Running incidents keep their copy of it." in after
+    assert (await web.client.get(POLICIES, headers=web.auth)).json() == []
+
+    kept = await new_policy(web, "Night", [step(5, team["ann"])])
+    # A member reads the list but may not create, edit or delete.
+    await web.login_as(team["ann"].email)
+    listing = await web.client.get(PAGES)
+    assert listing.status_code == 200
+    assert "Night" in card(listing.text, "Night")
+    assert "New policy" not in listing.text
+    assert "/delete" not in listing.text
+    assert (await web.client.get(PAGES + "new")).status_code == 403
+    assert (await web.client.get(PAGES + kept["id"])).status_code == 403
+    denied = await form_post(web, PAGES + "new", {"name": "Mine", "step_0_delay": "5", "action": ""}, PAGES)
+    assert denied.status_code == 403
+    denied = await form_post(web, f"{PAGES}{kept['id']}/delete", {}, PAGES)
+    assert denied.status_code == 403
+    # So does a viewer.
+    await web.login_as(team["vic"].email)
+    listing = await web.client.get(PAGES)
+    assert listing.status_code == 200
+    assert "Ann · then 5 min" in card(listing.text, "Night")
+    assert "New policy" not in listing.text
+    assert (await web.client.get(PAGES + "new")).status_code == 403
+    assert (await web.client.get(POLICIES, headers=web.auth)).json() == [kept]
+
+
+# ---------------------------------------------------------------- the incident page shows the chain
+
+
+def chain_rows(html: str) -> list[str]:
+    """The rows of the incident page's chain (one per step), each with its pages, as HTML."""
+    chain = element(html, "chain")
+    start = chain.index('<ol class="chain">')
+    listing = chain[start : chain.index("</ol>", start)]
+    return re.split(r"(?=<li[^>]*>\s*<strong>(?:Step \d+|Primary|Backup)</strong>)", listing)[1:]
+
+
+def next_step(html: str) -> str | None:
+    return text_of(element(html, "next-step")) if 'id="next-step"' in html else None
+
+
+async def test_incident_page_shows_the_chain_as_it_runs(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    team = web.team
+    ann, cat, dan = team["ann"], team["cat"], team["dan"]
+    ops = await make_paging_schedule(db, team, 15)
+    policy = await new_policy(web, "Payments", [step(LONG, ops), step(LONG, cat), step(LONG, dan)], repeat=1)
+    opened = await declare(web, policy["id"])
+    url = f"/ws/acme/incidents/{opened['id']}"
+    escalate = f"{API}/incidents/{opened['id']}/escalate"
+    await texted(fake_twilio, ann, 1)
+
+    await web.login_as(team["vic"].email)  # a viewer sees it all
+    page = (await web.client.get(url)).text
+    assert "Policy Payments, repeats 1 time (copied when the incident opened)." in text_of(element(page, "chain"))
+    due = opened["escalation_due_at"]
+    assert next_step(page) == f"Escalates in less than a minute ({clock(due, team['vic'])}) to Cat unless acknowledged."
+    rows = chain_rows(page)
+    assert len(rows) == 3
+    assert 'aria-current="step"' in rows[0]
+    assert all('aria-current="step"' not in r for r in rows[1:])
+    assert text_of(rows[0]).startswith("Step 1 : whoever is on call for Ops · 600 min")
+    assert "Step 1: Ann round 1 pending" in text_of(rows[0])
+    assert text_of(rows[1]) == "Step 2 : Cat · 600 min"
+    assert text_of(rows[2]) == "Step 3 : Dan · 600 min"
+    assert "Nobody has acknowledged yet." in page
+
+    second = (await web.client.post(escalate, headers=web.auth)).json()
+    page = (await web.client.get(url)).text
+    rows = chain_rows(page)
+    assert 'aria-current="step"' in rows[1]
+    assert "Step 1: Ann round 1 escalated" in text_of(rows[0])
+    assert "Step 2: Cat round 1 pending" in text_of(rows[1])
+    due = second["escalation_due_at"]
+    assert next_step(page) == f"Escalates in less than a minute ({clock(due, team['vic'])}) to Dan unless acknowledged."
+
+    third = (await web.client.post(escalate, headers=web.auth)).json()
+    page = (await web.client.get(url)).text
+    assert 'aria-current="step"' in chain_rows(page)[2]
+    due = third["escalation_due_at"]
+    assert next_step(page) == (
+        f"Escalates in less than a minute ({clock(due, team['vic'])}) to whoever is on call for Ops (round 2) "
+        "unless acknowledged."
+    )
+    # Round 2 of the first step: its row lists both rounds' pages.
+    await web.client.post(escalate, headers=web.auth)
+    rows = chain_rows((await web.client.get(url)).text)
+    assert "Step 1: Ann round 1 escalated" in text_of(rows[0])
+    assert "Step 1: Ann round 2 pending" in text_of(rows[0])
+    assert 'aria-current="step"' in rows[0]
+
+    # Acknowledged: the chain stops, and the page says nothing more will escalate.
+    await web.login_as(cat.email)
+    acked = await form_post(web, url + "/ack", {}, url)
+    assert acked.status_code == 303
+    page = (await web.client.get(url)).text
+    assert next_step(page) is None
+    assert 'id="escalate-now"' not in page
+    assert all('aria-current="step"' not in r for r in chain_rows(page))
+    assert "Step 1: Ann round 2 cancelled" in text_of(chain_rows(page)[0])
+    assert "Cat via web" in text_of(element(page, "chain"))
+
+
+async def test_incident_page_on_the_last_step_says_nobody_comes_after(web: Web, db: AsyncSession) -> None:
+    team = web.team
+    policy = await new_policy(web, "Short", [step(LONG, team["ann"]), step(LONG, team["ben"])])
+    opened = await declare(web, policy["id"])
+    moved = (await web.client.post(f"{API}/incidents/{opened['id']}/escalate", headers=web.auth)).json()
+    await web.login_as(team["ann"].email)
+    page = (await web.client.get(f"/ws/acme/incidents/{opened['id']}")).text
+    assert (
+        next_step(page) == f"Nobody comes after: the page runs until {clock(moved['escalation_due_at'], team['ann'])}."
+    )
+    rows = chain_rows(page)
+    assert 'aria-current="step"' in rows[1]
+    assert "Step 2: Ben pending" in text_of(rows[1])
+
+
+async def test_a_schedule_without_a_policy_pages_primary_then_backup(
+    web: Web, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    team = web.team
+    ops = await make_paging_schedule(db, team, 40)  # 2 s a step
+    await web.login_as(team["ann"].email)
+    opened = await declare(web, schedule_id=ops.id)
+    assert opened["escalation_policy"] is None
+    assert messages(opened, "paged") == ["Paging Ann (primary) by Slack and SMS, step 1 of 2."]
+    url = f"/ws/acme/incidents/{opened['id']}"
+    page = (await web.client.get(url)).text
+    assert "The schedule's primary, then its backup (copied when the incident opened)." in text_of(
+        element(page, "chain")
+    )
+    assert (
+        next_step(page)
+        == f"Escalates in less than a minute ({clock(opened['escalation_due_at'], team['ann'])}) to Ben unless acknowledged."
+    )
+    rows = chain_rows(page)
+    assert text_of(rows[0]).startswith("Primary : whoever is on call for Ops · 40 min")
+    assert "Primary: Ann pending" in text_of(rows[0])
+    assert text_of(rows[1]) == "Backup : Ben · 40 min"
+
+    final = await wait_incident(
+        web, opened["id"], lambda i: "nobody_acknowledged" in [e["kind"] for e in i["timeline"]]
+    )
+    assert messages(final, "paged") == [
+        "Paging Ann (primary) by Slack and SMS, step 1 of 2.",
+        "Paging Ben (backup) by Slack and SMS, step 2 of 2.",
+    ]
+    assert messages(final, "escalated")[0] == "No acknowledgement within 40 min of step 1 of 2."
+    assert messages(final, "nobody_acknowledged") == ["Nobody acknowledged INC-1 after 2 steps."]
+    assert pages(final) == [(team["ann"].email, 0, 0, "escalated"), (team["ben"].email, 1, 0, "escalated")]
+    (body,) = await texted(fake_twilio, team["ben"], 1)
+    assert "(step 2 of 2; the last step, it runs until " in body
+
+
+async def test_a_decline_by_reply_code_declines_that_page(web: Web, db: AsyncSession, fake_twilio: FakeServer) -> None:
+    """Dan, added by hand as a responder, is then paged by the chain's step 2 (a second page, its
+    own reply code). Replying with that page's code to decline must decline that page, and, Dan
+    being the whole step, the chain must move on to step 3 at once."""
+    team = web.team
+    ann, cat, dan = team["ann"], team["cat"], team["dan"]
+    policy = await new_policy(web, "Chain", [step(LONG, ann), step(LONG, dan), step(LONG, cat)])
+    opened = await declare(web, policy["id"])
+    added = await web.client.post(
+        f"{API}/incidents/{opened['id']}/responders", json={"user": dan.email}, headers=web.auth
+    )
+    assert added.status_code == 200, added.text
+    await texted(fake_twilio, dan, 1)
+    moved = await web.client.post(f"{API}/incidents/{opened['id']}/escalate", headers=web.auth)
+    assert pages(moved.json()) == [
+        (ann.email, 0, 0, "escalated"),
+        (dan.email, None, None, "pending"),
+        (dan.email, 1, 0, "pending"),
+    ]
+    first, second = await texted(fake_twilio, dan, 2)
+    assert "(added by Owner)" in first
+    assert first.endswith("Reply 1A to acknowledge, 1D to decline.")
+    assert "(step 2 of 3; next: Cat at " in second
+    assert second.endswith("Reply 2A to acknowledge, 2D to decline.")
+
+    answer = await web.sms(dan.phone, "2D")
+    assert "Declined INC-1; paging step 3 of 3: Cat." in answer, answer
+    state = await web.incident(opened["id"])
+    assert pages(state) == [
+        (ann.email, 0, 0, "escalated"),
+        (dan.email, None, None, "pending"),
+        (dan.email, 1, 0, "declined"),
+        (cat.email, 2, 0, "pending"),
+    ]
+    await texted(fake_twilio, cat, 1)
