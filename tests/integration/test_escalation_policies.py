@@ -1236,3 +1236,27 @@ async def test_a_decline_by_reply_code_declines_that_page(web: Web, db: AsyncSes
         (cat.email, 2, 0, "pending"),
     ]
     await texted(fake_twilio, cat, 1)
+
+
+async def test_policy_form_through_htmx(web: Web, db: AsyncSession) -> None:
+    """The form posts with htmx: an error comes back as the form with the message beside the field
+    (swapped in place), a save redirects the browser to the list, which shows the notice."""
+    team = web.team
+    ops = await make_paging_schedule(db, team, 15)
+    new = PAGES + "new"
+    await web.login_as(team["admin"].email)
+    token = CSRF_INPUT.search((await web.client.get(new)).text)
+    assert token
+    htmx = {"HX-Request": "true", "HX-Target": "policy-form", "HX-Current-URL": "http://testserver.local" + new}
+    body = {"name": "Htmx", "repeat": "0", "step_0_targets": f"schedule:{ops.id}", "_csrf_token": token.group(1)}
+    bad = await web.client.post(new, data={**body, "step_0_delay": "abc", "action": ""}, headers=htmx)
+    assert bad.status_code == 422, bad.text
+    assert "The delay must be a whole number." in element(bad.text, "step_0_delay-error")
+    assert 'id="policy-form"' in bad.text
+    assert (await web.client.get(POLICIES, headers=web.auth)).json() == []
+
+    saved = await web.client.post(new, data={**body, "step_0_delay": "5", "action": ""}, headers=htmx)
+    assert saved.status_code < 400, saved.text
+    assert saved.headers.get("HX-Redirect", "").endswith(PAGES), saved.headers
+    assert "Created Htmx." in (await web.client.get(PAGES)).text
+    assert [p["name"] for p in (await web.client.get(POLICIES, headers=web.auth)).json()] == ["Htmx"]
