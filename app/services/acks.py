@@ -166,9 +166,11 @@ async def decline(
     seconds_per_minute: float,
     public_url: str,
     inbound: Inbound | None = None,
+    page_id: uuid.UUID | None = None,
 ) -> Reply:
     """Pass the page on: only the person whose page is pending can; once everyone of the current step
-    has declined, the next step is paged at once."""
+    has declined, the next step is paged at once. `page_id` names the page (an SMS reply code does);
+    without it, the person's page in the chain is meant before one as an added responder."""
     outbox: Outbox | None = None
     async with writing(db):
         earlier = await _claim_inbound(db, inbound)
@@ -176,7 +178,7 @@ async def decline(
             return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        reply, outbox = await _decline(db, incident, user_id, now, Pace(seconds_per_minute, public_url))
+        reply, outbox = await _decline(db, incident, user_id, now, Pace(seconds_per_minute, public_url), page_id)
         reply = await _settle(db, inbound, reply, incident)
     if outbox is not None:
         await outbox.send(now)
@@ -184,13 +186,22 @@ async def decline(
 
 
 async def _decline(
-    db: AsyncSession, incident: Incident, user_id: uuid.UUID, now: datetime.datetime, pace: Pace
+    db: AsyncSession,
+    incident: Incident,
+    user_id: uuid.UUID,
+    now: datetime.datetime,
+    pace: Pace,
+    page_id: uuid.UUID | None,
 ) -> tuple[Reply, Outbox | None]:
     user = await db.get_one(UserProfile, user_id)
     label = f"INC-{incident.number}"
-    page = await db.scalar(
-        select(Page).where(Page.incident_id == incident.id, Page.user_id == user.id, Page.status == PageStatus.PENDING)
+    mine = select(Page).where(
+        Page.incident_id == incident.id, Page.user_id == user.id, Page.status == PageStatus.PENDING
     )
+    if page_id is not None:
+        mine = mine.where(Page.id == page_id)
+    # The chain's page first (its step is set), then one as an added responder.
+    page = await db.scalar(mine.order_by(Page.step.is_(None), Page.sent_at).limit(1))
     if page is None or incident.status != "triggered":
         return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False), None
     page.status = PageStatus.DECLINED.value

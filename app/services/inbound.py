@@ -244,7 +244,9 @@ async def handle_sms(
     if command.verb is Command.ACK:
         reply = await acknowledge(db, incident.id, user.id, Source.SMS, now, inbound)
     else:
-        reply = await decline(db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url, inbound)
+        reply = await decline(
+            db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url, inbound, chosen.page_id
+        )
     return reply.text
 
 
@@ -321,7 +323,14 @@ async def handle_voice(
     incident = await db.get(Incident, page.incident_id) if page is not None else None
     user = await db.get(UserProfile, page.user_id) if page is not None and page.user_id else None
     await db.commit()
-    if call is None or call.channel != "voice" or call.direction != "outbound" or incident is None or user is None:
+    if (
+        call is None
+        or call.channel != "voice"
+        or call.direction != "outbound"
+        or page is None
+        or incident is None
+        or user is None
+    ):
         text = "This call is not known to Vigilo. Goodbye."
         await finish_inbound(db, row_id, "ignored", text)
         return text
@@ -330,7 +339,9 @@ async def handle_voice(
     if answer is KeyAnswer.ACK:
         return (await acknowledge(db, incident.id, user.id, Source.VOICE, now, inbound)).text
     if answer is KeyAnswer.DECLINE:
-        reply = await decline(db, incident.id, user.id, Source.VOICE, now, seconds_per_minute, public_url, inbound)
+        reply = await decline(
+            db, incident.id, user.id, Source.VOICE, now, seconds_per_minute, public_url, inbound, page.id
+        )
         return reply.text
     note = nothing_pressed_note(user.display_name, incident.number, answer, str(data.get("digits", "")))
     async with writing(db):

@@ -86,10 +86,12 @@ def parse_policy(raw: Mapping[str, Any]) -> PolicyInput:
         errors["name"] = f"Keep the name under {MAX_NAME} characters."
     repeat = _int(raw.get("repeat", 0), "repeat", errors, "Repeat")
     steps: list[tuple[int, tuple[tuple[TargetKind, str], ...]]] = []
+    given: list[int] = []  # targets each step was given, good or bad (a bad one is named on its own)
     raw_steps = raw.get("steps") or []
     for i, raw_step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
         delay = _int(raw_step.get("delay_minutes"), f"steps[{i}].delay_minutes", errors, "The delay")
         targets: list[tuple[TargetKind, str]] = []
+        given.append(len(raw_step.get("targets") or []))
         for j, raw_target in enumerate(raw_step.get("targets") or []):
             schedule_id, user = raw_target.get("schedule_id"), raw_target.get("user")
             if bool(schedule_id) == bool(user):
@@ -99,7 +101,7 @@ def parse_policy(raw: Mapping[str, Any]) -> PolicyInput:
             else:
                 targets.append((TargetKind.USER, str(user).strip().lower()))
         steps.append((delay, tuple(targets)))
-    shape = validate_steps([(delay, len(targets)) for delay, targets in steps], repeat)
+    shape = validate_steps([(delay, count) for (delay, _), count in zip(steps, given, strict=True)], repeat)
     for path, message in shape.items():
         errors.setdefault(path, message)
     if errors:
