@@ -122,8 +122,10 @@ async def send_logged(
     log_id: uuid.UUID,
     send: Callable[[Outgoing], Awaitable[SendResult]],
     now: datetime.datetime,
+    call_retry: datetime.timedelta = datetime.timedelta(seconds=60),
 ) -> Attempt:
-    """Send one pending row and record the outcome; only a provable failure asks for a retry."""
+    """Send one pending row and record the outcome; only a provable failure asks for a retry (a call
+    that Twilio refused is placed once more, `call_retry` later)."""
     async with writing(db):
         await lock_row(db, DeliveryLog, log_id)
         row = await db.get(DeliveryLog, log_id, populate_existing=True)
@@ -149,7 +151,7 @@ async def send_logged(
     finished = now + datetime.timedelta(seconds=time.monotonic() - started)
     for tries_left in reversed(range(RECORD_TRIES)):
         try:
-            return await _record(db, log_id, outgoing, result, finished)
+            return await _record(db, log_id, outgoing, result, finished, call_retry)
         except DBAPIError:  # the connection was cut mid-write: the send happened, so keep trying to say so
             await db.rollback()
             if not tries_left:
@@ -159,7 +161,12 @@ async def send_logged(
 
 
 async def _record(
-    db: AsyncSession, log_id: uuid.UUID, outgoing: Outgoing, result: SendResult, now: datetime.datetime
+    db: AsyncSession,
+    log_id: uuid.UUID,
+    outgoing: Outgoing,
+    result: SendResult,
+    now: datetime.datetime,
+    call_retry: datetime.timedelta,
 ) -> Attempt:
     async with writing(db):
         row = await db.get(DeliveryLog, log_id, populate_existing=True)
@@ -178,6 +185,16 @@ async def _record(
             # The post and its ts are one fact: stored with the "sent" that records the post.
             reactions = await _remember_post(db, row, result, now)
             return Attempt(done=True, result=result, outgoing=outgoing, follow_up=reactions)
+        if row.channel == "voice" and result.outcome in {Outcome.TEMPORARY, Outcome.PERMANENT}:
+            # Provably never placed: a call is tried once more, a minute later, never a third time.
+            if row.attempts < VOICE_ATTEMPTS:
+                row.status, row.retry_at = "retrying", now + call_retry
+                message = f"{what} failed: {result.error}; calling again in {_seconds(call_retry)}."
+                _note(db, row, "delivery_retrying", message, now)
+                return Attempt(done=False, result=result, retry_in=call_retry.total_seconds())
+            row.status = "failed"
+            _note(db, row, "delivery_failed", f"{what} failed again: {result.error}; not called a third time.", now)
+            return Attempt(done=True, result=result, outgoing=outgoing)
         if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
             wait = min(result.retry_after or float(2**row.attempts), MAX_RETRY_WAIT_SECONDS)
             row.status = "retrying"

@@ -60,7 +60,8 @@ async def deliver(log_id: str) -> None:
 
     now = datetime.datetime.now(datetime.UTC)
     async with task_session() as db:
-        attempt = await send_logged(db, uuid.UUID(log_id), send, now)
+        call_retry = datetime.timedelta(seconds=60 * settings.seconds_per_delay_minute)
+        attempt = await send_logged(db, uuid.UUID(log_id), send, now, call_retry)
     await jobs.deliver(attempt.follow_up)
     if not attempt.done and attempt.retry_in is not None:
         await asyncio.to_thread(deliver.send_with_options, args=(log_id,), delay=int(attempt.retry_in * 1000))
