@@ -83,9 +83,19 @@ def answered_with(call: RecordedRequest) -> str:
     return url.rsplit("/", 1)[-1]
 
 
+def position_of(page: Page) -> Position:
+    assert page.round is not None and page.step is not None, "a page of the chain"
+    return page.round, page.step
+
+
 def page_at(pages: list[Page], position: Position) -> Page:
     [page] = [p for p in pages if (p.round, p.step) == position]
     return page
+
+
+def sent_at(page: Page) -> datetime.datetime:
+    assert page.sent_at is not None
+    return page.sent_at
 
 
 def rows_of(rows: list[DeliveryLog], page: Page) -> list[DeliveryLog]:
@@ -147,11 +157,12 @@ async def test_worker_killed_mid_call_request_never_calls_again_and_the_chain_mo
     pages = await pages_of(db, incident.id)
     assert [(page.round, page.step) for page in pages] == POSITIONS, "each step once a round"
     for page in pages:
-        assert page.user_id == team[CHAIN[page.step]].id and page.status == "escalated", (page.round, page.step)
+        position = position_of(page)
+        assert page.user_id == team[CHAIN[position[1]]].id and page.status == "escalated", position
     # The chain moved on at step 1's deadline, not held up by the call nobody knows the fate of.
     first, second = page_at(pages, (0, 0)), page_at(pages, (0, 1))
     assert first.deadline is not None
-    late = (second.sent_at - first.deadline).total_seconds()
+    late = (sent_at(second) - first.deadline).total_seconds()
     assert 0 <= late < 2 * DEADLINE_SECONDS, f"step 2 paged {late:.1f} s after step 1's deadline"
     assert len(texts_for(fake_twilio, team["ben"].phone or "", incident.number, (0, 1))) == 1
 
@@ -193,7 +204,7 @@ def delayed_wakeups(stack: Stack) -> list[str]:
     try:
         found: list[str] = []
         for key in client.scan_iter(match="*.DQ.msgs"):
-            found += [value.decode(errors="replace") for value in client.hvals(key)]
+            found += [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in client.hvals(key)]
         return found
     finally:
         client.close()
@@ -234,7 +245,7 @@ async def test_redis_flushed_with_calls_waiting_places_each_call_once_and_not_ea
 
     pages = await pages_of(db, incident.id)
     ann_page = next(page for page in pages if page.user_id == team["ann"].id)
-    due = ann_page.sent_at + datetime.timedelta(seconds=MAX_VOICE_AFTER * SCALE)
+    due = sent_at(ann_page) + datetime.timedelta(seconds=MAX_VOICE_AFTER * SCALE)
     [ann_call] = [r for r in await deliveries_of(db, incident.id, "voice") if r.page_id == ann_page.id]
     if not workers_up:
         assert (ann_call.status, ann_call.retry_at) == ("pending", due)  # waits in the database, with its time
@@ -307,8 +318,8 @@ async def test_a_whole_chain_by_voice_calls_once_a_page(
     voice = await deliveries_of(db, incident.id, "voice")
     sms = await deliveries_of(db, incident.id, "sms")
     for page in pages:
-        position = (page.round, page.step)
-        key = CHAIN[page.step]
+        position = position_of(page)
+        key = CHAIN[position[1]]
         phone = team[key].phone or ""
         assert page.user_id == team[key].id and page.status == "escalated", (position, page.status)
         rows = rows_of(voice, page)
@@ -320,7 +331,7 @@ async def test_a_whole_chain_by_voice_calls_once_a_page(
         assert len(texts) == (0 if key == "ann" else 1), (position, "texts")
         assert len(rows_of(sms, page)) == len(texts), position
         if key == "cat":  # the call comes MAX_VOICE_AFTER minutes (scaled) after the text, not before
-            assert calls[0].at >= page.sent_at.timestamp() + MAX_VOICE_AFTER * SCALE, position
+            assert calls[0].at >= sent_at(page).timestamp() + MAX_VOICE_AFTER * SCALE, position
             assert calls[0].at > texts[0].at, position
     for key in CHAIN:
         phone = team[key].phone or ""
