@@ -206,7 +206,7 @@ async def _record(
             return Attempt(done=False, result=result, retry_in=wait)
         if result.outcome is Outcome.UNKNOWN:
             row.status = "unknown"
-            message = f"{what} may not have arrived ({result.error}); not resent, so nobody gets it twice."
+            message = f"{what} {_maybe_lost(row)} ({result.error}); {_not_again(row)}."
             _note(db, row, "delivery_unknown", message, now)
         else:
             row.status = "failed"
@@ -240,6 +240,17 @@ async def _remember_post(
         for name in (ACK_REACTION, DECLINE_REACTION)
     ]
     return tuple(reaction.id for reaction in reactions)
+
+
+def _maybe_lost(row: DeliveryLog) -> str:
+    return "may not have been placed" if row.channel == "voice" else "may not have arrived"
+
+
+def _not_again(row: DeliveryLog) -> str:
+    """Why a send whose fate is unknown is left alone (invariant 8)."""
+    if row.channel == "voice":
+        return "not placed again, so nobody is called twice"
+    return "not resent, so nobody gets it twice"
 
 
 def _attempts(count: int) -> str:
@@ -282,7 +293,7 @@ async def sweep_stalled(
             if row.status == "sending":
                 row.status, row.error = "unknown", "the worker stopped while sending; not resent"
                 message = (
-                    f"{what} may not have arrived (the worker stopped mid-send); not resent, so nobody gets it twice."
+                    f"{what} {_maybe_lost(row)} (the worker stopped mid-send); {_not_again(row)}."
                 )
                 _note(db, row, "delivery_unknown", message, now)
             elif row.at <= now - GIVE_UP_AFTER:

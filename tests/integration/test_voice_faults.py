@@ -111,7 +111,7 @@ def never_placed_again(message: str, phone: str) -> bool:
     return (
         message.startswith(f"Call to {phone} ")
         and "mid-send" in message
-        and ("not resent" in message or "not placed again" in message)
+        and "not placed again, so nobody is called twice" in message
     )
 
 
