@@ -37,9 +37,13 @@ run: install .env
 	$(BIN)/vigilo serve --host $(HOST) --port $(PORT)
 
 # Unit, integration (SQLite always; PostgreSQL and Redis when VIGILO_TEST_POSTGRES_URL and
-# VIGILO_TEST_REDIS_URL are set) and end-to-end tests in the system Chromium.
+# VIGILO_TEST_REDIS_URL are set) and end-to-end tests in the system Chromium. Tests without worker
+# processes run two at a time (each has its own database); the `slow` ones, which start workers and
+# measure real delays, run one at a time so they never compete for the two cores.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow" -n 2 tests
+	$(BIN)/pytest -m slow tests
+	$(BIN)/pytest e2e
 
 unit: install
 	$(BIN)/pytest tests/unit
