@@ -7,6 +7,7 @@ are scaled (a minute of escalation delay lasts SCALE seconds here)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import re
@@ -105,7 +106,17 @@ class Voice:
             return len(self.calls(key)) >= count
 
         await until(placed, seconds)
-        return self.calls(key)[count - 1]
+        call = self.calls(key)[count - 1]
+
+        async def recorded() -> bool:  # Twilio's callbacks find the call by the CallSid stored with "sent"
+            if call.response is None:
+                return False
+            session = await fresh(self.db)
+            found = await session.scalar(select(DeliveryLog.id).where(DeliveryLog.provider_id == sid_of(call)))
+            return found is not None
+
+        await until(recorded)
+        return call
 
     async def texted(self, key: str, count: int = 1, seconds: float = 10) -> None:
         async def sent() -> bool:
@@ -351,3 +362,163 @@ async def test_profile_form_shows_the_error_beside_the_field(voice: Voice, db: A
     forged = await voice.client.post(PROFILE + "paging", data={"page_by": "voice"}, follow_redirects=False)
     assert forged.status_code == 403
     assert (await reload(db, UserProfile, ann.id)).page_by_voice is False
+
+
+
+# ---------------------------------------------------------------- the call and its TwiML
+
+
+def sentences_said(twiml: str) -> list[str]:
+    return re.findall(r"<Say>([^<]*)</Say>", twiml)
+
+
+async def test_a_call_is_placed_with_the_right_twiml(voice: Voice, db: AsyncSession, fake_slack: FakeServer) -> None:
+    ann = voice.team["ann"]
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare('Disk <90% & "falling"')
+    messages = [e["message"] for e in created["timeline"]]
+    assert "Paging Ann (primary) by Slack and a call, step 1 of 2." in messages
+    call = await voice.called("ann")
+    (voice_row,) = await rows(db, "voice")
+
+    form = call.form
+    assert (form["To"], form["From"]) == (ann.phone, voice.settings.twilio_from_number)
+    assert form["StatusCallback"] == STATUS_URL
+    assert form["MachineDetection"] == "Enable"
+    assert set(parse_qs(call.body.decode())["StatusCallbackEvent"]) >= {"ringing", "answered", "completed"}
+    twiml = form["Twiml"]
+    gather = re.search(r"<Gather ([^>]*)>", twiml)
+    assert gather, twiml
+    assert 'numDigits="1"' in gather.group(1)
+    assert 'method="POST"' in gather.group(1)
+    assert gather_url(twiml) == ANSWER_PREFIX + str(voice_row.id)  # the call's own delivery row
+    # Each sentence twice, a one-second pause after each, then the key prompt; the title escaped.
+    said = sentences_said(twiml)
+    assert len(said) == 8, twiml
+    assert said[:4] == said[4:]
+    assert said[0] == "Vigilo page for Acme."
+    assert said[1] == "Incident 1: Disk &lt;90% &amp; \"falling\"."
+    assert re.fullmatch(r"Step 1 of 2; next: Ben at \d\d:\d\d\.", said[2]), said[2]
+    assert said[3] == KEYS
+    assert twiml.count('<Pause length="1" />') == 8
+    assert re.search(r"(<Say>[^<]*</Say><Pause length=\"1\" />){8}</Gather>", twiml), twiml
+    assert "<Disk" not in twiml and "& " not in twiml  # nothing the title says is markup
+
+    # A voice-only person gets no SMS; Slack still mentions them.
+    await until(lambda_async(lambda: bool(fake_slack.calls("chat.postMessage"))))
+    assert voice.texts("ann") == []
+    assert voice_row.status == "sent"
+    assert voice_row.provider_id == sid_of(call)
+    assert ("delivery_sent", f"Call to {ann.phone} placed by Twilio.") in await timeline(db, "delivery")
+    assert "Call: placed by Twilio" in await voice.incident_page(created["id"])
+
+    # One call per page per person: waking its delivery again (a duplicate message, the sweeper) calls nobody.
+    from app.services import jobs
+
+    await jobs.deliver([voice_row.id])
+    await jobs.deliver([voice_row.id])
+    await until(lambda_async(lambda: bool(voice.texts("ben"))), seconds=DELAY * SCALE + 10)
+    assert len(voice.calls("ann")) == 1
+    assert [r.status for r in await rows(db, "voice")] == ["sent"]
+
+
+def lambda_async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def wrapped() -> bool:
+        return check()
+
+    return wrapped
+
+
+# ---------------------------------------------------------------- the key pressed
+
+
+async def test_key_1_acknowledges_once(called: Any, db: AsyncSession) -> None:
+    voice, created, call = called
+    ann = voice.team["ann"]
+    answer = await voice.press(call, "1")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert "<Say>Acknowledged INC-1.</Say><Hangup />" in answer.text
+    state = await voice.incident(created["id"])
+    assert state["status"] == "acknowledged"
+    assert [(r["user"]["email"], r["source"]) for r in state["responders"]] == [(ann.email, "voice")]
+    assert [p["status"] for p in state["pages"]] == ["acknowledged"]
+    assert "Ann acknowledged INC-1 via a phone call. 1 pending page stopped." in [
+        e["message"] for e in state["timeline"]
+    ]
+    # Twilio retries the same request: the same answer, nothing done twice.
+    again = await voice.press(call, "1")
+    assert again.status_code == 200
+    assert "<Say>Acknowledged INC-1.</Say>" in again.text
+    assert await responders(db) == [(ann.id, "voice")]
+    (inbound,) = await rows(db, "voice", "inbound")
+    assert (inbound.status, inbound.error, inbound.external_id) == ("processed", "Acknowledged INC-1.", sid_of(call))
+    # The chain stopped: nobody else is paged at the deadline.
+    await asyncio.sleep(DELAY * SCALE + 1)
+    assert voice.texts("ben") == []
+    assert len(voice.calls()) == 1
+    kinds = [kind for kind, _ in await timeline(db)]
+    assert kinds.count("acknowledged") == 1
+    assert "escalated" not in kinds
+
+
+async def test_key_2_declines_and_pages_the_backup_at_once(start: Start, db: AsyncSession) -> None:
+    voice = await start(delay=200)  # ten seconds: the backup comes long before
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+    call = await voice.called("ann")
+    answer = await voice.press(call, "2")
+    assert answer.status_code == 200
+    assert "<Say>Declined INC-1; paging step 2 of 2: Ben.</Say><Hangup />" in answer.text
+    await voice.texted("ben", seconds=4)
+    assert await page_states(voice, created["id"]) == [
+        (voice.team["ann"].email, 0, "declined"),
+        (voice.team["ben"].email, 1, "pending"),
+    ]
+    messages = [e["message"] for e in (await voice.incident(created["id"]))["timeline"]]
+    assert "Ann declined INC-1." in messages
+    assert "Paging Ben (backup) by Slack and SMS, step 2 of 2." in messages
+    assert await responders(db) == []
+    assert len(voice.calls()) == 1
+
+
+@pytest.mark.parametrize(
+    ("digits", "answered_by", "note"),
+    [
+        ("", None, "Ann answered the call for INC-1 but pressed no key; the chain goes on."),
+        ("7", None, "Ann pressed 7 on the call for INC-1, which means nothing; the chain goes on."),
+        ("", "machine_start", "The call to Ann for INC-1 reached voicemail; the chain goes on."),
+        ("1", "machine_end_beep", "The call to Ann for INC-1 reached voicemail; the chain goes on."),
+    ],
+    ids=["no-key", "wrong-key", "voicemail", "voicemail-tones"],
+)
+async def test_no_key_a_wrong_key_or_voicemail_change_nothing(
+    start: Start, db: AsyncSession, digits: str, answered_by: str | None, note: str
+) -> None:
+    voice = await start(delay=100)  # five seconds
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+    call = await voice.called("ann")
+    answer = await voice.press(call, digits, answered_by)
+    assert answer.status_code == 200
+    assert "<Say>Nothing was changed. Goodbye.</Say><Hangup />" in answer.text
+    assert await timeline(db, "call_unanswered") == [("call_unanswered", note)]
+    state = await voice.incident(created["id"])
+    assert (state["status"], state["responders"]) == ("triggered", [])
+    assert [p["status"] for p in state["pages"]] == ["pending"]
+    assert voice.texts("ben") == []  # not before the deadline
+    (inbound,) = await rows(db, "voice", "inbound")
+    assert inbound.status == "ignored"
+    # A retry of the same request is answered the same and noted once.
+    assert "Nothing was changed. Goodbye." in (await voice.press(call, digits, answered_by)).text
+    assert len(await timeline(db, "call_unanswered")) == 1
+
+    # At the step's deadline the chain goes on: the backup is paged, Ann is not called again.
+    await voice.texted("ben", seconds=100 * SCALE + 10)
+    assert await page_states(voice, created["id"]) == [
+        (voice.team["ann"].email, 0, "escalated"),
+        (voice.team["ben"].email, 1, "pending"),
+    ]
+    assert ("escalated", "No acknowledgement within 100 min of step 1 of 2.") in await timeline(db)
+    assert len(voice.calls("ann")) == 1
+    assert await responders(db) == []
