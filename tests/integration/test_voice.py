@@ -522,3 +522,283 @@ async def test_no_key_a_wrong_key_or_voicemail_change_nothing(
     assert ("escalated", "No acknowledgement within 100 min of step 1 of 2.") in await timeline(db)
     assert len(voice.calls("ann")) == 1
     assert await responders(db) == []
+
+
+# ---------------------------------------------------------------- what became of the call (status callbacks)
+
+
+def call_states(page: str) -> list[str]:
+    return re.findall(r'<li class="delivery-\w+">Call: ([^<]*)</li>', page)
+
+
+@pytest.mark.parametrize(
+    ("status", "shown", "note"),
+    [
+        ("busy", "busy", "the line was busy; the chain goes on at its deadline."),
+        ("no-answer", "no answer", "nobody answered; the chain goes on at its deadline."),
+    ],
+)
+async def test_busy_and_no_answer_are_answers_the_chain_goes_on_at_its_deadline(
+    start: Start, db: AsyncSession, status: str, shown: str, note: str
+) -> None:
+    voice = await start(delay=100)  # five seconds
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+    call = await voice.called("ann")
+    phone = voice.team["ann"].phone
+    assert (await voice.status(call, "initiated")).status_code == 200
+    assert (await voice.status(call, "ringing")).status_code == 200
+    assert call_states(await voice.incident_page(created["id"])) == ["ringing"]
+
+    assert (await voice.status(call, status)).status_code == 200
+    assert (await voice.status(call, status)).status_code == 200  # Twilio retries: said once
+    assert await timeline(db, "delivery_unanswered") == [("delivery_unanswered", f"Call to {phone}: {note}")]
+    assert call_states(await voice.incident_page(created["id"])) == [shown]
+    (row,) = await rows(db, "voice")
+    assert (row.status, row.provider_status, row.error, row.attempts) == ("sent", status, f"Twilio: {status}", 1)
+    assert voice.texts("ben") == []  # an answer: nothing moves before the deadline
+    assert [p["status"] for p in (await voice.incident(created["id"]))["pages"]] == ["pending"]
+
+    await voice.texted("ben", seconds=100 * SCALE + 10)
+    assert await page_states(voice, created["id"]) == [
+        (voice.team["ann"].email, 0, "escalated"),
+        (voice.team["ben"].email, 1, "pending"),
+    ]
+    await asyncio.sleep(RETRY_SECONDS + 1)  # a retry, had there been one, would have come by now
+    assert len(voice.calls("ann")) == 1
+    assert call_states(await voice.incident_page(created["id"])) == [shown]
+
+
+async def test_an_answered_call_shows_answered(called: Any, db: AsyncSession) -> None:
+    voice, created, call = called
+    for status in ("ringing", "in-progress"):
+        assert (await voice.status(call, status, AnsweredBy="human")).status_code == 200
+    assert call_states(await voice.incident_page(created["id"])) == ["answered"]
+    await voice.press(call, "1")
+    assert (await voice.status(call, "completed", CallDuration="14")).status_code == 200
+    assert (await voice.status(call, "ringing")).status_code == 200  # late and out of order: ignored
+    assert call_states(await voice.incident_page(created["id"])) == ["answered"]
+    assert await timeline(db, "delivery_unanswered") == []
+    # A status for a call we never placed is thanked and ignored.
+    stranger = RecordedRequest("POST", "/Calls.json", {}, b"", 0.0, {"sid": "CA" + "f" * 32})
+    assert (await voice.status(stranger, "busy")).status_code == 200
+    assert await timeline(db, "delivery_unanswered") == []
+
+
+async def test_a_failed_call_is_placed_once_more_after_a_minute_and_never_a_third_time(
+    start: Start, db: AsyncSession
+) -> None:
+    voice = await start(delay=300)  # fifteen seconds: the retries come well inside the step
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+    first = await voice.called("ann")
+    phone = voice.team["ann"].phone
+    failed_at = datetime.datetime.now(datetime.UTC).timestamp()
+    assert (await voice.status(first, "failed", ErrorCode="31005")).status_code == 200
+    assert (await voice.status(first, "failed", ErrorCode="31005")).status_code == 200  # a retried callback
+    assert ("delivery_retrying", f"Call to {phone} failed (Twilio error 31005); calling again in 3 s.") in (
+        await timeline(db, "delivery")
+    )
+    assert call_states(await voice.incident_page(created["id"])) == ["waiting to retry"]
+
+    second = await voice.called("ann", count=2, seconds=RETRY_SECONDS + 8)
+    assert second.at - failed_at >= RETRY_SECONDS - 0.6, "the retry waits its (scaled) minute"
+    assert gather_url(second.form["Twiml"]) == gather_url(first.form["Twiml"])  # the same call row
+    assert sid_of(second) != sid_of(first)
+    (row,) = await rows(db, "voice")
+    assert (row.status, row.attempts, row.provider_id) == ("sent", 2, sid_of(second))
+    assert ("delivery_sent", f"Call to {phone} placed by Twilio on attempt 2.") in await timeline(db, "delivery")
+    assert (await voice.status(first, "failed")).status_code == 200  # the first call's late word: not this one's
+
+    assert (await voice.status(second, "failed")).status_code == 200
+    assert ("delivery_failed", f"Call to {phone} failed again; not called a third time.") in (
+        await timeline(db, "delivery")
+    )
+    await asyncio.sleep(RETRY_SECONDS + 1.5)
+    assert len(voice.calls("ann")) == 2
+    (row,) = await rows(db, "voice")
+    assert (row.status, row.attempts) == ("failed", 2)
+    assert call_states(await voice.incident_page(created["id"])) == ["failed: Twilio: failed"]
+    state = await voice.incident(created["id"])
+    assert (state["status"], [p["status"] for p in state["pages"]]) == ("triggered", ["pending"])
+
+
+async def test_a_call_retried_after_an_ack_is_not_placed(start: Start, db: AsyncSession) -> None:
+    voice = await start(delay=300)
+    await voice.page_by("ann", ["sms", "voice"])
+    created = await voice.declare()
+    call = await voice.called("ann")
+    assert (await voice.status(call, "failed")).status_code == 200
+    assert "Acknowledged INC-1." in await voice.sms("ann", "1A")
+
+    async def skipped() -> bool:
+        return [r.status for r in await rows(db, "voice")] == ["skipped"]
+
+    await until(skipped, seconds=RETRY_SECONDS + 8)
+    await asyncio.sleep(1)
+    assert len(voice.calls("ann")) == 1
+    (row,) = await rows(db, "voice")
+    assert row.error == "not placed: the page was acknowledged first"
+    assert (await voice.incident(created["id"]))["status"] == "acknowledged"
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (400, '{"code": 21211, "message": "The To number is not valid", "status": 400}'),
+        (500, '{"code": 20500, "message": "Internal Server Error", "status": 500}'),
+    ],
+    ids=["400", "500"],
+)
+async def test_a_call_twilio_refuses_is_retried_once_after_a_minute(
+    start: Start, db: AsyncSession, fake_twilio: FakeServer, status: int, refusal: str
+) -> None:
+    """The issue: "A call that provably failed (Twilio refused it, or "failed") is retried once after
+    60 s." A refused call was never placed, so placing it once more doubles nothing."""
+    voice = await start(delay=300)
+    to_calls = lambda r: r.path.endswith("/Calls.json")  # noqa: E731
+    refused = Failure(status, refusal, {"Content-Type": "application/json"}, when=to_calls)
+    fake_twilio.fail_next(refused, times=2)
+    await voice.page_by("ann", ["voice"])
+    await voice.declare()
+    await until(lambda_async(lambda: len(voice.calls("ann")) == 1))
+    second_after = RETRY_SECONDS + 8
+    await until(lambda_async(lambda: len(voice.calls("ann")) == 2), seconds=second_after)
+    first, second = voice.calls("ann")
+    assert second.at - first.at >= RETRY_SECONDS - 0.6
+    await asyncio.sleep(RETRY_SECONDS + 1.5)
+    assert len(voice.calls("ann")) == 2  # never a third time
+    (row,) = await rows(db, "voice")
+    assert (row.status, row.attempts) == ("failed", 2)
+
+
+# ---------------------------------------------------------------- forged webhooks
+
+
+async def test_forged_voice_webhooks_are_refused_and_change_nothing(start: Start, db: AsyncSession) -> None:
+    voice = await start(delay=200)  # ten seconds: nothing moves on its own while we look
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+    call = await voice.called("ann")
+    forged_key = await voice.press(call, "1", token="not-the-auth-token")
+    assert forged_key.status_code == 403
+    forged_status = await voice.status(call, "failed", token="not-the-auth-token")
+    assert forged_status.status_code == 403
+    # Signed, but for another call's URL: Twilio signs the URL it calls, so this one is not signed.
+    url = gather_url(call.form["Twiml"])
+    form, headers = signed_twilio_post(voice.token, url, {"CallSid": sid_of(call), "Digits": "1"})
+    other = urlsplit(ANSWER_PREFIX + str(uuid.uuid4())).path
+    assert (await voice.client.post(other, data=form, headers=headers)).status_code == 403
+    # Signed, then changed on the way.
+    form, headers = signed_twilio_post(voice.token, url, {"CallSid": sid_of(call), "Digits": "7"})
+    tampered = {**form, "Digits": "1"}
+    assert (await voice.client.post(urlsplit(url).path, data=tampered, headers=headers)).status_code == 403
+    # No signature at all.
+    bare = await voice.client.post("/integrations/twilio_voice/status", data={"CallSid": sid_of(call)})
+    assert bare.status_code == 403
+    assert (await voice.client.post(urlsplit(url).path, data={"Digits": "2"})).status_code == 403
+
+    await asyncio.sleep(RETRY_SECONDS + 1)  # a forged "failed" would have brought a second call by now
+    assert len(voice.calls("ann")) == 1
+    state = await voice.incident(created["id"])
+    assert (state["status"], state["responders"], [p["status"] for p in state["pages"]]) == (
+        "triggered",
+        [],
+        ["pending"],
+    )
+    (row,) = await rows(db, "voice")
+    assert (row.status, row.provider_status, row.attempts) == ("sent", None, 1)
+    inbound = await rows(db, "voice", "inbound")
+    assert [r.status for r in inbound] == ["rejected"] * 4
+    assert [r.status for r in await rows(db, "voice_status", "inbound")] == ["rejected"] * 2
+    assert all(r.summary == "" for r in inbound)
+
+
+# ---------------------------------------------------------------- both: the call some minutes after the text
+
+
+async def test_with_both_the_call_comes_minutes_after_the_text(start: Start, db: AsyncSession) -> None:
+    scale = 0.5
+    voice = await start(scale=scale, delay=40)  # twenty seconds; the call waits two
+    await voice.page_by("ann", ["sms", "voice"], after=4)
+    created = await voice.declare()
+    assert "Paging Ann (primary) by Slack, SMS and a call (after 4 min), step 1 of 2." in [
+        e["message"] for e in created["timeline"]
+    ]
+    await voice.texted("ann")
+    assert voice.calls("ann") == []
+    sms = next(c for c in voice.twilio.calls("/Messages.json") if c.form.get("To") == voice.team["ann"].phone)
+    call = await voice.called("ann", seconds=4 * scale + 8)
+    assert call.at - sms.at >= 4 * scale - 0.6, "the call waited its minutes"
+    assert len(voice.texts("ann")) == 1
+    assert "<Say>Acknowledged INC-1.</Say>" in (await voice.press(call, "1")).text
+    assert await responders(db) == [(voice.team["ann"].id, "voice")]
+
+
+@pytest.mark.parametrize("how", ["sms", "web"])
+async def test_an_ack_before_the_call_means_no_call(start: Start, db: AsyncSession, how: str) -> None:
+    scale = 0.5
+    voice = await start(scale=scale, delay=40)
+    await voice.page_by("ann", ["sms", "voice"], after=6)  # three seconds
+    created = await voice.declare()
+    await voice.texted("ann")
+    if how == "sms":
+        assert "Acknowledged INC-1." in await voice.sms("ann", "1A")
+    else:
+        await login(voice.client, voice.team["ann"].email, PASSWORD)
+        page_url = f"/ws/acme/incidents/{created['id']}"
+        token = await csrf_token(voice.client, page_url)
+        acked = await voice.client.post(page_url + "/ack", data={"_csrf_token": token}, follow_redirects=False)
+        assert acked.status_code == 303, acked.text
+        voice.client.cookies.clear()
+    assert (await voice.incident(created["id"]))["status"] == "acknowledged"
+
+    async def not_placed() -> bool:
+        return [r.status for r in await rows(db, "voice")] == ["skipped"]
+
+    await until(not_placed, seconds=6 * scale + 8)
+    await asyncio.sleep(1)
+    assert voice.calls() == []
+    (row,) = await rows(db, "voice")
+    assert row.error == "not placed: the page was acknowledged first"
+    phone = voice.team["ann"].phone
+    assert ("delivery_skipped", f"Call to {phone} not placed: the page was acknowledged first.") in await timeline(
+        db, "delivery"
+    )
+    assert call_states(await voice.incident_page(created["id"])) == [
+        "not sent: not placed: the page was acknowledged first"
+    ]
+
+
+# ---------------------------------------------------------------- a send that times out (invariant 8)
+
+
+async def test_a_call_whose_send_times_out_is_unknown_and_never_placed_again(
+    start: Start, db: AsyncSession, fake_twilio: FakeServer
+) -> None:
+    timeout = 1.0
+    voice = await start(delay=100, send_timeout_seconds=timeout)
+    hang = Failure(201, "{}", hang_seconds=timeout + 3, when=lambda r: r.path.endswith("/Calls.json"))
+    fake_twilio.fail_next(hang)
+    await voice.page_by("ann", ["voice"])
+    created = await voice.declare()
+
+    async def unknown() -> bool:
+        return [r.status for r in await rows(db, "voice")] == ["unknown"]
+
+    await until(unknown)
+    phone = voice.team["ann"].phone
+    notes = [m for _, m in await timeline(db, "delivery_unknown")]
+    assert len(notes) == 1
+    assert notes[0].startswith(f"Call to {phone} may not have arrived (timed out")
+    assert notes[0].endswith("not resent, so nobody gets it twice.")
+    assert call_states(await voice.incident_page(created["id"])) == ["unknown: may not have arrived"]
+    # Even a "failed" from Twilio for it cannot bring a second call: the call's id was never known.
+    await voice.texted("ben", seconds=100 * SCALE + 10)
+    await asyncio.sleep(RETRY_SECONDS + 1)
+    assert len(voice.calls("ann")) == 1
+    assert [r.status for r in await rows(db, "voice")] == ["unknown"]
+    assert await page_states(voice, created["id"]) == [
+        (voice.team["ann"].email, 0, "escalated"),
+        (voice.team["ben"].email, 1, "pending"),
+    ]
