@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import DeliveryLog, Incident, IncidentResponder, TimelineEntry, UserProfile
+from app.db.models import DeliveryLog, IncidentResponder, TimelineEntry, UserProfile
 from app.domain.roles import Role
 from app.main import create_app
-from app.services.accounts import set_paging_choice
+from app.services import jobs
 from app.services.tokens import issue_token
 from tests.factories import PASSWORD, Team, fresh, make_paging_schedule, make_team, reload
 from tests.fakes.servers import Failure, FakeServer, RecordedRequest, gather_url, signed_twilio_post
@@ -139,8 +139,7 @@ class Voice:
         """Twilio's status callback for the call."""
         params = {"CallSid": sid_of(call), "CallStatus": status, **extra}
         form, headers = signed_twilio_post(token or self.token, STATUS_URL, params)
-        response = await self.client.post("/integrations/twilio_voice/status", data=form, headers=headers)
-        return response
+        return await self.client.post("/integrations/twilio_voice/status", data=form, headers=headers)
 
     async def sms(self, key: str, body: str) -> str:
         params = {"From": self.team[key].phone or "", "Body": body, "MessageSid": "SM" + uuid.uuid4().hex}
@@ -154,6 +153,15 @@ def sid_of(call: RecordedRequest) -> str:
     """The CallSid the fake Twilio gave the call."""
     assert call.response is not None, "the fake has not answered this call yet"
     return str(call.response["sid"])
+
+
+def lambda_async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """A plain check, for `until`."""
+
+    async def wrapped() -> bool:
+        return check()
+
+    return wrapped
 
 
 async def rows(db: AsyncSession, channel: str, direction: str = "outbound") -> list[DeliveryLog]:
@@ -181,6 +189,11 @@ async def responders(db: AsyncSession) -> list[tuple[uuid.UUID, str]]:
 async def page_states(voice: Voice, incident_id: str) -> list[tuple[str, int | None, str]]:
     state = await voice.incident(incident_id)
     return [(p["user"]["email"], p["step"], p["status"]) for p in state["pages"]]
+
+
+def to_calls(request: RecordedRequest) -> bool:
+    """A fake-Twilio failure for the Calls API only (the SMS and Slack go through)."""
+    return request.path.endswith("/Calls.json")
 
 
 Start = Callable[..., Awaitable[Voice]]
@@ -364,7 +377,6 @@ async def test_profile_form_shows_the_error_beside_the_field(voice: Voice, db: A
     assert (await reload(db, UserProfile, ann.id)).page_by_voice is False
 
 
-
 # ---------------------------------------------------------------- the call and its TwiML
 
 
@@ -397,7 +409,7 @@ async def test_a_call_is_placed_with_the_right_twiml(voice: Voice, db: AsyncSess
     assert len(said) == 8, twiml
     assert said[:4] == said[4:]
     assert said[0] == "Vigilo page for Acme."
-    assert said[1] == "Incident 1: Disk &lt;90% &amp; \"falling\"."
+    assert said[1] == 'Incident 1: Disk &lt;90% &amp; "falling".'
     assert re.fullmatch(r"Step 1 of 2; next: Ben at \d\d:\d\d\.", said[2]), said[2]
     assert said[3] == KEYS
     assert twiml.count('<Pause length="1" />') == 8
@@ -413,20 +425,11 @@ async def test_a_call_is_placed_with_the_right_twiml(voice: Voice, db: AsyncSess
     assert "Call: placed by Twilio" in await voice.incident_page(created["id"])
 
     # One call per page per person: waking its delivery again (a duplicate message, the sweeper) calls nobody.
-    from app.services import jobs
-
     await jobs.deliver([voice_row.id])
     await jobs.deliver([voice_row.id])
     await until(lambda_async(lambda: bool(voice.texts("ben"))), seconds=DELAY * SCALE + 10)
     assert len(voice.calls("ann")) == 1
     assert [r.status for r in await rows(db, "voice")] == ["sent"]
-
-
-def lambda_async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    async def wrapped() -> bool:
-        return check()
-
-    return wrapped
 
 
 # ---------------------------------------------------------------- the key pressed
@@ -656,7 +659,6 @@ async def test_a_call_twilio_refuses_is_retried_once_after_a_minute(
     """The issue: "A call that provably failed (Twilio refused it, or "failed") is retried once after
     60 s." A refused call was never placed, so placing it once more doubles nothing."""
     voice = await start(delay=300)
-    to_calls = lambda r: r.path.endswith("/Calls.json")  # noqa: E731
     refused = Failure(status, refusal, {"Content-Type": "application/json"}, when=to_calls)
     fake_twilio.fail_next(refused, times=2)
     await voice.page_by("ann", ["voice"])
@@ -735,6 +737,21 @@ async def test_with_both_the_call_comes_minutes_after_the_text(start: Start, db:
     assert await responders(db) == [(voice.team["ann"].id, "voice")]
 
 
+async def test_with_both_and_no_wait_the_text_and_the_call_go_out_at_once(start: Start, db: AsyncSession) -> None:
+    voice = await start(scale=0.5, delay=40)  # twenty seconds: a call that waited would show
+    await voice.page_by("ann", ["sms", "voice"], after=0)
+    created = await voice.declare()
+    assert "Paging Ann (primary) by Slack, SMS and a call, step 1 of 2." in [e["message"] for e in created["timeline"]]
+    call = await voice.called("ann")
+    await voice.texted("ann")
+    sms = next(c for c in voice.twilio.calls("/Messages.json") if c.form.get("To") == voice.team["ann"].phone)
+    assert abs(call.at - sms.at) < 2
+    (row,) = await rows(db, "voice")
+    assert row.status == "sent"
+    await asyncio.sleep(1)
+    assert (len(voice.calls("ann")), len(voice.texts("ann"))) == (1, 1)
+
+
 @pytest.mark.parametrize("how", ["sms", "web"])
 async def test_an_ack_before_the_call_means_no_call(start: Start, db: AsyncSession, how: str) -> None:
     scale = 0.5
@@ -778,7 +795,7 @@ async def test_a_call_whose_send_times_out_is_unknown_and_never_placed_again(
 ) -> None:
     timeout = 1.0
     voice = await start(delay=100, send_timeout_seconds=timeout)
-    hang = Failure(201, "{}", hang_seconds=timeout + 3, when=lambda r: r.path.endswith("/Calls.json"))
+    hang = Failure(201, "{}", hang_seconds=timeout + 3, when=to_calls)
     fake_twilio.fail_next(hang)
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
