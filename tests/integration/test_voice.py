@@ -35,6 +35,8 @@ from tests.web import csrf_token, login
 
 SCALE = 0.05  # seconds per minute of delay
 DELAY = 40  # minutes: the primary's step lasts two seconds here
+STEP = 160  # minutes: eight seconds, for tests that look around before the deadline comes
+LONG_STEP = 400  # minutes: twenty seconds, for tests that must finish inside the step
 RETRY_SECONDS = 60 * SCALE  # a call Twilio says failed is placed again a (scaled) minute later
 ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Role.VIEWER}
 PUBLIC_URL = "http://testserver.local"  # the test settings' public URL
@@ -223,8 +225,9 @@ async def voice(start: Start) -> Voice:
 
 
 @pytest.fixture
-async def called(voice: Voice) -> tuple[Voice, Any, RecordedRequest]:
-    """Ann, paged by voice only, is called for INC-1 "API down"."""
+async def called(start: Start) -> tuple[Voice, Any, RecordedRequest]:
+    """Ann, paged by voice only, is called for INC-1 "API down" (her step lasts STEP minutes)."""
+    voice = await start(delay=STEP)
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     call = await voice.called("ann")
@@ -457,7 +460,7 @@ async def test_key_1_acknowledges_once(called: Any, db: AsyncSession) -> None:
     (inbound,) = await rows(db, "voice", "inbound")
     assert (inbound.status, inbound.error, inbound.external_id) == ("processed", "Acknowledged INC-1.", sid_of(call))
     # The chain stopped: nobody else is paged at the deadline.
-    await asyncio.sleep(DELAY * SCALE + 1)
+    await asyncio.sleep(STEP * SCALE + 1)
     assert voice.texts("ben") == []
     assert len(voice.calls()) == 1
     kinds = [kind for kind, _ in await timeline(db)]
@@ -466,14 +469,14 @@ async def test_key_1_acknowledges_once(called: Any, db: AsyncSession) -> None:
 
 
 async def test_key_2_declines_and_pages_the_backup_at_once(start: Start, db: AsyncSession) -> None:
-    voice = await start(delay=200)  # ten seconds: the backup comes long before
+    voice = await start(delay=LONG_STEP)  # the backup comes long before the deadline
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     call = await voice.called("ann")
     answer = await voice.press(call, "2")
     assert answer.status_code == 200
     assert "<Say>Declined INC-1; paging step 2 of 2: Ben.</Say><Hangup />" in answer.text
-    await voice.texted("ben", seconds=4)
+    await voice.texted("ben", seconds=8)
     assert await page_states(voice, created["id"]) == [
         (voice.team["ann"].email, 0, "declined"),
         (voice.team["ben"].email, 1, "pending"),
@@ -498,7 +501,7 @@ async def test_key_2_declines_and_pages_the_backup_at_once(start: Start, db: Asy
 async def test_no_key_a_wrong_key_or_voicemail_change_nothing(
     start: Start, db: AsyncSession, digits: str, answered_by: str | None, note: str
 ) -> None:
-    voice = await start(delay=100)  # five seconds
+    voice = await start(delay=STEP)
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     call = await voice.called("ann")
@@ -517,12 +520,12 @@ async def test_no_key_a_wrong_key_or_voicemail_change_nothing(
     assert len(await timeline(db, "call_unanswered")) == 1
 
     # At the step's deadline the chain goes on: the backup is paged, Ann is not called again.
-    await voice.texted("ben", seconds=100 * SCALE + 10)
+    await voice.texted("ben", seconds=STEP * SCALE + 10)
     assert await page_states(voice, created["id"]) == [
         (voice.team["ann"].email, 0, "escalated"),
         (voice.team["ben"].email, 1, "pending"),
     ]
-    assert ("escalated", "No acknowledgement within 100 min of step 1 of 2.") in await timeline(db)
+    assert ("escalated", f"No acknowledgement within {STEP} min of step 1 of 2.") in await timeline(db)
     assert len(voice.calls("ann")) == 1
     assert await responders(db) == []
 
@@ -544,7 +547,7 @@ def call_states(page: str) -> list[str]:
 async def test_busy_and_no_answer_are_answers_the_chain_goes_on_at_its_deadline(
     start: Start, db: AsyncSession, status: str, shown: str, note: str
 ) -> None:
-    voice = await start(delay=100)  # five seconds
+    voice = await start(delay=STEP)
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     call = await voice.called("ann")
@@ -562,7 +565,7 @@ async def test_busy_and_no_answer_are_answers_the_chain_goes_on_at_its_deadline(
     assert voice.texts("ben") == []  # an answer: nothing moves before the deadline
     assert [p["status"] for p in (await voice.incident(created["id"]))["pages"]] == ["pending"]
 
-    await voice.texted("ben", seconds=100 * SCALE + 10)
+    await voice.texted("ben", seconds=STEP * SCALE + 10)
     assert await page_states(voice, created["id"]) == [
         (voice.team["ann"].email, 0, "escalated"),
         (voice.team["ben"].email, 1, "pending"),
@@ -591,7 +594,7 @@ async def test_an_answered_call_shows_answered(called: Any, db: AsyncSession) ->
 async def test_a_failed_call_is_placed_once_more_after_a_minute_and_never_a_third_time(
     start: Start, db: AsyncSession
 ) -> None:
-    voice = await start(delay=300)  # fifteen seconds: the retries come well inside the step
+    voice = await start(delay=LONG_STEP)  # the retries come well inside the step
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     first = await voice.called("ann")
@@ -627,7 +630,7 @@ async def test_a_failed_call_is_placed_once_more_after_a_minute_and_never_a_thir
 
 
 async def test_a_call_retried_after_an_ack_is_not_placed(start: Start, db: AsyncSession) -> None:
-    voice = await start(delay=300)
+    voice = await start(delay=LONG_STEP)
     await voice.page_by("ann", ["sms", "voice"])
     created = await voice.declare()
     call = await voice.called("ann")
@@ -658,7 +661,7 @@ async def test_a_call_twilio_refuses_is_retried_once_after_a_minute(
 ) -> None:
     """The issue: "A call that provably failed (Twilio refused it, or "failed") is retried once after
     60 s." A refused call was never placed, so placing it once more doubles nothing."""
-    voice = await start(delay=300)
+    voice = await start(delay=LONG_STEP)
     refused = Failure(status, refusal, {"Content-Type": "application/json"}, when=to_calls)
     fake_twilio.fail_next(refused, times=2)
     await voice.page_by("ann", ["voice"])
@@ -678,7 +681,7 @@ async def test_a_call_twilio_refuses_is_retried_once_after_a_minute(
 
 
 async def test_forged_voice_webhooks_are_refused_and_change_nothing(start: Start, db: AsyncSession) -> None:
-    voice = await start(delay=200)  # ten seconds: nothing moves on its own while we look
+    voice = await start(delay=LONG_STEP)  # nothing moves on its own while we look
     await voice.page_by("ann", ["voice"])
     created = await voice.declare()
     call = await voice.called("ann")
@@ -756,7 +759,7 @@ async def test_with_both_and_no_wait_the_text_and_the_call_go_out_at_once(start:
 async def test_an_ack_before_the_call_means_no_call(start: Start, db: AsyncSession, how: str) -> None:
     scale = 0.5
     voice = await start(scale=scale, delay=40)
-    await voice.page_by("ann", ["sms", "voice"], after=6)  # three seconds
+    await voice.page_by("ann", ["sms", "voice"], after=10)  # five seconds
     created = await voice.declare()
     await voice.texted("ann")
     if how == "sms":
@@ -773,7 +776,7 @@ async def test_an_ack_before_the_call_means_no_call(start: Start, db: AsyncSessi
     async def not_placed() -> bool:
         return [r.status for r in await rows(db, "voice")] == ["skipped"]
 
-    await until(not_placed, seconds=6 * scale + 8)
+    await until(not_placed, seconds=10 * scale + 8)
     await asyncio.sleep(1)
     assert voice.calls() == []
     (row,) = await rows(db, "voice")
@@ -794,7 +797,7 @@ async def test_a_call_whose_send_times_out_is_unknown_and_never_placed_again(
     start: Start, db: AsyncSession, fake_twilio: FakeServer
 ) -> None:
     timeout = 1.0
-    voice = await start(delay=100, send_timeout_seconds=timeout)
+    voice = await start(delay=STEP, send_timeout_seconds=timeout)
     hang = Failure(201, "{}", hang_seconds=timeout + 3, when=to_calls)
     fake_twilio.fail_next(hang)
     await voice.page_by("ann", ["voice"])
@@ -811,7 +814,7 @@ async def test_a_call_whose_send_times_out_is_unknown_and_never_placed_again(
     assert notes[0].endswith("not resent, so nobody gets it twice.")
     assert call_states(await voice.incident_page(created["id"])) == ["unknown: may not have arrived"]
     # Even a "failed" from Twilio for it cannot bring a second call: the call's id was never known.
-    await voice.texted("ben", seconds=100 * SCALE + 10)
+    await voice.texted("ben", seconds=STEP * SCALE + 10)
     await asyncio.sleep(RETRY_SECONDS + 1)
     assert len(voice.calls("ann")) == 1
     assert [r.status for r in await rows(db, "voice")] == ["unknown"]
