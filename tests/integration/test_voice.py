@@ -543,6 +543,7 @@ def call_states(page: str) -> list[str]:
         ("busy", "busy", "the line was busy; the chain goes on at its deadline."),
         ("no-answer", "no answer", "nobody answered; the chain goes on at its deadline."),
     ],
+    ids=["busy", "no-answer"],
 )
 async def test_busy_and_no_answer_are_answers_the_chain_goes_on_at_its_deadline(
     start: Start, db: AsyncSession, status: str, shown: str, note: str
