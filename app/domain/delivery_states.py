@@ -45,7 +45,8 @@ def delivery_state(channel: str, status: str, provider_status: str | None, error
             return DeliveryState("accepted by Twilio", Tone.OK)
         return DeliveryState("posted", Tone.OK)
     if status == "unknown":
-        return DeliveryState("unknown: may not have arrived", Tone.BAD)
+        lost = "may not have been placed" if channel == "voice" else "may not have arrived"
+        return DeliveryState(f"unknown: {lost}", Tone.BAD)
     if status == "skipped":
         return DeliveryState(f"not sent: {error or 'no address'}", Tone.BAD)
     return DeliveryState(f"failed: {error or 'no reason given'}", Tone.BAD)
@@ -66,6 +67,8 @@ _CALL_STATES = {
 
 def _call_state(provider_status: str | None, error: str | None) -> DeliveryState:
     """A call Twilio placed: what its status callback said last."""
+    if provider_status == "completed" and error == "Twilio: voicemail answered":
+        return DeliveryState("voicemail answered", Tone.BAD)
     known = _CALL_STATES.get(provider_status)
     return known if known is not None else DeliveryState(f"failed ({error or provider_status})", Tone.BAD)
 

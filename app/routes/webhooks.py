@@ -191,6 +191,7 @@ async def twilio_voice_status(request: Request[Any, Any, Any], db_session: Async
         params.get("ErrorCode", ""),
         _now(),
         retry_in=retry_in,
+        answered_by=params.get("AnsweredBy", ""),
     )
     if news.retry is not None:
         await jobs.deliver_at(news.retry, _now() + retry_in)

@@ -292,9 +292,7 @@ async def sweep_stalled(
             what = describe(row)
             if row.status == "sending":
                 row.status, row.error = "unknown", "the worker stopped while sending; not resent"
-                message = (
-                    f"{what} {_maybe_lost(row)} (the worker stopped mid-send); {_not_again(row)}."
-                )
+                message = f"{what} {_maybe_lost(row)} (the worker stopped mid-send); {_not_again(row)}."
                 _note(db, row, "delivery_unknown", message, now)
             elif row.at <= now - GIVE_UP_AFTER:
                 row.status, row.error = "failed", "not sent within an hour; dropped rather than sent late"
@@ -363,6 +361,7 @@ async def record_provider_status(
     error_code: str,
     now: datetime.datetime,
     retry_in: datetime.timedelta = datetime.timedelta(seconds=60),
+    answered_by: str = "",
 ) -> ProviderNews:
     """Twilio's word on an SMS it accepted (delivered, undelivered, failed) or a call it placed
     (ringing, in-progress, completed, busy, no-answer, failed): final words are said once in the
@@ -382,7 +381,7 @@ async def record_provider_status(
             return ProviderNews(True)
         what = describe(row)
         if row.channel == "voice":
-            return _call_ended(db, row, status, error_code, now, retry_in)
+            return _call_ended(db, row, status, error_code, now, retry_in, answered_by)
         if status == "delivered":
             _note(db, row, "delivery_delivered", f"{what} was delivered.", now)
         else:
@@ -399,8 +398,15 @@ def _call_ended(
     error_code: str,
     now: datetime.datetime,
     retry_in: datetime.timedelta,
+    answered_by: str,
 ) -> ProviderNews:
     what = describe(row)
+    if status == "completed" and answered_by.startswith(("machine", "fax")):
+        # Twilio's machine detection: voicemail took the call (said here as well as by the key
+        # webhook, which may not carry AnsweredBy).
+        row.error = "Twilio: voicemail answered"
+        _note(db, row, "delivery_unanswered", f"{what} reached voicemail; the chain goes on at its deadline.", now)
+        return ProviderNews(True)
     if status == "failed":
         why = f" (Twilio error {error_code})" if error_code else ""
         row.error = f"Twilio: failed{why}"

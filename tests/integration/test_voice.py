@@ -592,6 +592,21 @@ async def test_an_answered_call_shows_answered(called: Any, db: AsyncSession) ->
     assert await timeline(db, "delivery_unanswered") == []
 
 
+async def test_voicemail_said_by_the_status_callback(called: Any, db: AsyncSession) -> None:
+    """Twilio's machine detection says who answered on the status callback too: voicemail is said
+    once, shown on the page, and changes nothing (the key webhook may not carry AnsweredBy)."""
+    voice, created, call = called
+    phone = voice.team["ann"].phone
+    assert (await voice.status(call, "in-progress", AnsweredBy="machine_start")).status_code == 200
+    assert (await voice.status(call, "completed", AnsweredBy="machine_start")).status_code == 200
+    assert (await voice.status(call, "completed", AnsweredBy="machine_start")).status_code == 200
+    assert await timeline(db, "delivery_unanswered") == [
+        ("delivery_unanswered", f"Call to {phone} reached voicemail; the chain goes on at its deadline.")
+    ]
+    assert call_states(await voice.incident_page(created["id"])) == ["voicemail answered"]
+    assert (await voice.incident(created["id"]))["status"] == "triggered"
+
+
 async def test_a_failed_call_is_placed_once_more_after_a_minute_and_never_a_third_time(
     start: Start, db: AsyncSession
 ) -> None:
@@ -811,9 +826,9 @@ async def test_a_call_whose_send_times_out_is_unknown_and_never_placed_again(
     phone = voice.team["ann"].phone
     notes = [m for _, m in await timeline(db, "delivery_unknown")]
     assert len(notes) == 1
-    assert notes[0].startswith(f"Call to {phone} may not have arrived (timed out")
-    assert notes[0].endswith("not resent, so nobody gets it twice.")
-    assert call_states(await voice.incident_page(created["id"])) == ["unknown: may not have arrived"]
+    assert notes[0].startswith(f"Call to {phone} may not have been placed (timed out")
+    assert notes[0].endswith("not placed again, so nobody is called twice.")
+    assert call_states(await voice.incident_page(created["id"])) == ["unknown: may not have been placed"]
     # Even a "failed" from Twilio for it cannot bring a second call: the call's id was never known.
     await voice.texted("ben", seconds=STEP * SCALE + 10)
     await asyncio.sleep(RETRY_SECONDS + 1)
