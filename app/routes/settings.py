@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
+from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_STATUS_PATH
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
@@ -67,7 +68,9 @@ class SettingsPages(Controller):
                 "signing_secret_set": bool(settings.slack_signing_secret),
                 "events_url": f"{settings.public_url}/integrations/slack/events",
                 "sms_url": f"{settings.public_url}/integrations/twilio_sms/",
-                "status_url": f"{settings.public_url}/integrations/twilio_status/",
+                "status_url": f"{settings.public_url}{STATUS_PATH}",
+                "voice_answer_url": f"{settings.public_url}{VOICE_ANSWER_PATH}",
+                "voice_status_url": f"{settings.public_url}{VOICE_STATUS_PATH}",
                 "from_number": settings.twilio_from_number,
                 "twilio_ready": bool(settings.twilio_account_sid and settings.twilio_auth_token),
                 "channel": access.workspace.slack_channel_id or "",
