@@ -29,13 +29,14 @@ class KeyAnswer(StrEnum):
 
 
 def read_answer(digits: str | None, answered_by: str | None) -> KeyAnswer:
-    """What the key pressed on a call means."""
+    """What the key pressed on a call means. A key can only come from a person, so 1 and 2 count even
+    when machine detection guessed "machine" (it sometimes takes a person for one)."""
+    pressed = (digits or "").strip()
+    if pressed in {"1", "2"}:
+        return KeyAnswer.ACK if pressed == "1" else KeyAnswer.DECLINE
     if (answered_by or "").startswith(("machine", "fax")):
         return KeyAnswer.MACHINE
-    pressed = (digits or "").strip()
-    if not pressed:
-        return KeyAnswer.NO_KEY
-    return {"1": KeyAnswer.ACK, "2": KeyAnswer.DECLINE}.get(pressed, KeyAnswer.WRONG_KEY)
+    return KeyAnswer.WRONG_KEY if pressed else KeyAnswer.NO_KEY
 
 
 def call_script(workspace: str, number: int, title: str, where: str) -> tuple[str, ...]:

@@ -156,12 +156,23 @@ class IncidentPages(Controller):
 
     @post("/{incident_id:str}/escalate", name="incident_escalate", opt=MEMBER, status_code=303)
     async def escalate(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, incident_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        incident_id: str,
+        data: FormData,
     ) -> Redirect:
         incident = await get_incident(db_session, access.workspace.id, incident_id)
         url = f"/ws/{access.workspace.slug}/incidents/{incident.id}"
         try:
-            text = await escalate_now(db_session, access, incident, _now(), pace_of(request))
+            seen = datetime.datetime.fromisoformat(field(data, "seen_due")) if field(data, "seen_due") else None
+        except ValueError:
+            seen = None
+        if seen is not None and seen.tzinfo is None:
+            seen = None
+        try:
+            text = await escalate_now(db_session, access, incident, _now(), pace_of(request), seen)
         except Conflict as exc:
             return back_to(request, url, error=str(exc))
         return back_to(request, url, notice=text)

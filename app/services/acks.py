@@ -202,7 +202,8 @@ async def _decline(
         mine = mine.where(Page.id == page_id)
     # The chain's page first (its step is set), then one as an added responder.
     page = await db.scalar(mine.order_by(Page.step.is_(None), Page.sent_at).limit(1))
-    if page is None or incident.status != "triggered":
+    # An added responder may say no while the incident is open; a chain page only while it runs.
+    if page is None or incident.status == "resolved" or (page.step is not None and incident.status != "triggered"):
         return Reply(f"You have no pending page for {label}, so there is nothing to decline.", False), None
     page.status = PageStatus.DECLINED.value
     await db.flush()

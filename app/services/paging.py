@@ -303,6 +303,10 @@ async def _fire(
                 paged.append((person, role))
         if paged:
             nxt = following(chain, position)
+            # Everyone this step pages is locked in one order (by id) before any page is made, so two
+            # steps paging the same people in another order cannot deadlock on their rows.
+            for person_id in sorted(p.id for p, _ in paged):
+                await lock_row(db, UserProfile, person_id)
             for person, role in paged:
                 where = label + (
                     f"; next: {next_label(chain, position)} at {_clock(due, person.time_zone)}"
@@ -416,9 +420,16 @@ async def escalate_due(
 
 
 async def escalate_now(
-    db: AsyncSession, access: WorkspaceAccess, incident: Incident, now: datetime.datetime, pace: Pace
+    db: AsyncSession,
+    access: WorkspaceAccess,
+    incident: Incident,
+    now: datetime.datetime,
+    pace: Pace,
+    seen_due: datetime.datetime | None = None,
 ) -> str:
-    """ "Escalate now": the next step fires at once. Returns what happened, in words."""
+    """ "Escalate now": the next step fires at once. Returns what happened, in words. `seen_due` is the
+    deadline of the step the person saw: when the chain has moved on since (a second click, another
+    responder, the deadline itself), nothing fires twice."""
     async with writing(db):
         await lock_row(db, Incident, incident.id)
         await db.refresh(incident)
@@ -426,6 +437,8 @@ async def escalate_now(
             raise Conflict(f"INC-{incident.number} is {incident.status}; there is nothing to escalate.")
         if incident.escalation_due_at is None:
             raise Conflict(f"INC-{incident.number} has no step left to escalate to.")
+        if seen_due is not None and abs((incident.escalation_due_at - seen_due).total_seconds()) >= 1:
+            raise Conflict(f"INC-{incident.number} has moved on since you looked; nothing more was paged.")
         workspace = await db.get_one(Workspace, incident.workspace_id)
         note_timeline(db, incident.id, "escalate_now", f"{access.user.display_name} escalated now.", now)
         move, outbox = await advance(db, workspace, incident, Event.ESCALATE_NOW, now, pace)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
@@ -213,6 +214,13 @@ async def update_policy(
 
 async def delete_policy(db: AsyncSession, workspace_id: uuid.UUID, policy_id: uuid.UUID | str) -> None:
     """Delete a policy no schedule pages through (running incidents keep their copy of it)."""
+    try:
+        await _delete_policy(db, workspace_id, policy_id)
+    except IntegrityError:  # a schedule was pointed at it between the check and the delete
+        raise Conflict("The policy came into use while it was being deleted; nothing was deleted.") from None
+
+
+async def _delete_policy(db: AsyncSession, workspace_id: uuid.UUID, policy_id: uuid.UUID | str) -> None:
     async with writing(db):
         policy = await get_policy(db, workspace_id, policy_id)
         await lock_row(db, EscalationPolicy, policy.id)
@@ -230,6 +238,7 @@ async def delete_policy(db: AsyncSession, workspace_id: uuid.UUID, policy_id: uu
                 "choose another policy or a backup there first."
             )
         await db.delete(policy)
+        await db.flush()
 
 
 async def describe_policy(db: AsyncSession, policy: EscalationPolicy) -> PolicyView:

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
@@ -545,6 +546,15 @@ async def set_active(
 async def delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID | str) -> None:
     """Delete a schedule with its slots (incidents keep their history without it); one that a policy
     step pages is refused, naming the policies."""
+    try:
+        await _delete_schedule(db, workspace_id, schedule_id)
+    except IntegrityError:  # a policy step was pointed at it between the check and the delete
+        raise Conflict(
+            "The schedule came into use by a policy while it was being deleted; nothing was deleted."
+        ) from None
+
+
+async def _delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID | str) -> None:
     async with writing(db):
         schedule = await _locked(db, workspace_id, schedule_id)
         policies = list(
@@ -565,6 +575,7 @@ async def delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id
         await db.execute(delete(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id))
         await db.execute(delete(RotationMember).where(RotationMember.schedule_id == schedule.id))
         await db.delete(schedule)
+        await db.flush()
 
 
 async def rotate_after_membership_change(

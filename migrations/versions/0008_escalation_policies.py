@@ -181,8 +181,11 @@ def _copy_running_chains() -> None:
         ).all()
         schedule = by_schedule.get(incident.schedule_id)
         delay = schedule.escalation_delay_minutes if schedule is not None else 15
-        frozen = next((p.backup_user_id for p in own if p.step == 0 and p.backup_user_id), None)
-        backup = frozen or (schedule.escalation_to_id if schedule is not None else None)
+        # The backup frozen on the primary's page is the one the incident was running; only an
+        # incident that paged nobody falls back to the schedule's (it has nothing frozen).
+        first = next((p for p in own if p.step == 0), None)
+        fallback = schedule.escalation_to_id if schedule is not None else None
+        backup = first.backup_user_id if first is not None else fallback
         steps: list[dict[str, Any]] = [
             {
                 "delay_minutes": delay,

@@ -714,9 +714,15 @@ async def test_escalate_now_from_the_api_and_the_page(
     # The button on the incident page, as a member.
     url = f"/ws/acme/incidents/{opened['id']}"
     await web.login_as(team["dan"].email)
-    assert 'id="escalate-now"' in (await web.client.get(url)).text
-    clicked = await form_post(web, url + "/escalate", {}, url)
+    shown = (await web.client.get(url)).text
+    assert 'id="escalate-now"' in shown
+    seen = re.search(r'name="seen_due" value="([^"]+)"', shown)
+    assert seen, "the button carries the deadline the person saw"
+    clicked = await form_post(web, url + "/escalate", {"seen_due": seen.group(1)}, url)
     assert clicked.status_code == 303, clicked.text
+    # A second click from the same page (the chain has moved on since): nothing fires twice.
+    twice = await form_post(web, url + "/escalate", {"seen_due": seen.group(1)}, url)
+    assert "has moved on since you looked" in (await web.client.get(twice.headers["location"])).text
     assert clicked.headers["location"].endswith(url)
     after = (await web.client.get(clicked.headers["location"])).text
     assert "Escalated INC-1." in after

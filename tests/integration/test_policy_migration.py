@@ -163,7 +163,9 @@ async def _at_0007_with_open_incidents(url: str) -> dict[str, uuid.UUID]:
                     id=uuid.uuid4(), workspace_id=ids["ws"], user_id=ids[key], role="member", is_active=True, **audit
                 )
             )
-        for key, name, backup in (("ops", "Ops", ids["ben"]), ("solo", "Solo", None)):
+        # Solo has a backup now, but INC-3 opened when it had none (its page froze none): the upgrade
+        # must not invent one for a running incident.
+        for key, name, backup in (("ops", "Ops", ids["ben"]), ("solo", "Solo", ids["ben"])):
             await connection.execute(
                 SCHEDULES.insert().values(
                     id=ids[key],
@@ -320,7 +322,7 @@ async def test_an_open_incident_on_the_single_hop_escalates_as_before(empty_data
         assert incident.escalation_due_at == NOW + datetime.timedelta(minutes=15)
 
     async with sessions() as db:
-        # INC-3's schedule had no backup: its chain is the one step, which now ends, as before.
+        # INC-3 froze no backup when it opened: its chain is the one step, which now ends, as before.
         assert await escalate_due(db, ids["inc3"], NOW, PACE) is None
         notes = [
             e.message for e in await db.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == ids["inc3"]))
