@@ -29,12 +29,16 @@ class KeyAnswer(StrEnum):
 
 
 def read_answer(digits: str | None, answered_by: str | None) -> KeyAnswer:
-    """What the key pressed on a call means. A key can only come from a person, so 1 and 2 count even
-    when machine detection guessed "machine" (it sometimes takes a person for one)."""
+    """What the key pressed on a call means. Machine detection's first guess ("machine_start") sometimes
+    takes a person with a long greeting for a machine, so a 1 or 2 still counts then; once it heard
+    the voicemail's beep ("machine_end_…") or a fax, tones are the greeting's, not a person's."""
     pressed = (digits or "").strip()
+    who = answered_by or ""
+    if who.startswith("machine_end") or who == "fax":
+        return KeyAnswer.MACHINE
     if pressed in {"1", "2"}:
         return KeyAnswer.ACK if pressed == "1" else KeyAnswer.DECLINE
-    if (answered_by or "").startswith(("machine", "fax")):
+    if who.startswith("machine"):
         return KeyAnswer.MACHINE
     return KeyAnswer.WRONG_KEY if pressed else KeyAnswer.NO_KEY
 

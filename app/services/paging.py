@@ -437,7 +437,7 @@ async def escalate_now(
             raise Conflict(f"INC-{incident.number} is {incident.status}; there is nothing to escalate.")
         if incident.escalation_due_at is None:
             raise Conflict(f"INC-{incident.number} has no step left to escalate to.")
-        if seen_due is not None and abs((incident.escalation_due_at - seen_due).total_seconds()) >= 1:
+        if seen_due is not None and incident.escalation_due_at != seen_due:
             raise Conflict(f"INC-{incident.number} has moved on since you looked; nothing more was paged.")
         workspace = await db.get_one(Workspace, incident.workspace_id)
         note_timeline(db, incident.id, "escalate_now", f"{access.user.display_name} escalated now.", now)

@@ -12,9 +12,11 @@ from app.domain.voice import KeyAnswer, parse_paging_choice, read_answer
     [
         ("1", "human", KeyAnswer.ACK),
         ("2", "", KeyAnswer.DECLINE),
-        # A key can only come from a person: machine detection's guess does not undo it.
+        # Machine detection's first guess may be a person with a long greeting: their key counts...
         ("1", "machine_start", KeyAnswer.ACK),
-        ("2", "fax", KeyAnswer.DECLINE),
+        # ...but after the voicemail's beep, or on a fax, tones are not a person's.
+        ("1", "machine_end_beep", KeyAnswer.MACHINE),
+        ("2", "fax", KeyAnswer.MACHINE),
         ("", "machine_end_beep", KeyAnswer.MACHINE),
         ("", "human", KeyAnswer.NO_KEY),
         (None, None, KeyAnswer.NO_KEY),
