@@ -34,6 +34,8 @@ class SettingsError(Exception):
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./vigilo.db"
 DEV_SECRET_KEY = "insecure-development-key-change-me"  # noqa: S105 - refused in production
 MIN_SECRET_KEY_LENGTH = 32
+# Settings that point a provider's SDK at a test server: http allowed, refused in production.
+TEST_URLS = ("SLACK_API_URL", "TWILIO_API_URL", "PAGERDUTY_EVENTS_URL", "PAGERDUTY_API_URL")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str | None = None
+    # PagerDuty's Events API v2 and REST API; tests point them at a local fake (http allowed only then).
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_api_url: str = "https://api.pagerduty.com"
     seconds_per_delay_minute: float = 60.0
     tick_seconds: float = 15.0  # how often workers run the periodic sweeps
     send_timeout_seconds: float = 10.0  # a Slack or Twilio call that takes longer is "unknown"
@@ -101,7 +106,7 @@ class Settings:
 
         public_url = (get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
         _require_http_url("VIGILO_PUBLIC_URL", public_url)
-        for name in ("SLACK_API_URL", "TWILIO_API_URL"):
+        for name in TEST_URLS:
             url = get(name)
             if url is not None:
                 _require_http_url(f"VIGILO_{name}", url)
@@ -122,7 +127,7 @@ class Settings:
         send_timeout = _bounded_number("VIGILO_SEND_TIMEOUT_SECONDS", get("SEND_TIMEOUT_SECONDS"), 10.0, 0.5, 60)
 
         if env is Environment.PRODUCTION:
-            for name in ("SLACK_API_URL", "TWILIO_API_URL"):
+            for name in TEST_URLS:
                 if get(name) is not None:
                     raise SettingsError(f"VIGILO_{name}", "points the SDK at a test server; refused in production")
 
@@ -145,6 +150,8 @@ class Settings:
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_from_number=from_number,
             twilio_api_url=get("TWILIO_API_URL"),
+            pagerduty_events_url=(get("PAGERDUTY_EVENTS_URL") or cls.pagerduty_events_url).rstrip("/"),
+            pagerduty_api_url=(get("PAGERDUTY_API_URL") or cls.pagerduty_api_url).rstrip("/"),
             seconds_per_delay_minute=scale,
             tick_seconds=tick_seconds,
             send_timeout_seconds=send_timeout,

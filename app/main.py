@@ -63,7 +63,14 @@ from app.routes.profile import ProfilePages
 from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
-from app.routes.webhooks import slack_events, twilio_sms, twilio_status, twilio_voice_answer, twilio_voice_status
+from app.routes.webhooks import (
+    pagerduty_webhook,
+    slack_events,
+    twilio_sms,
+    twilio_status,
+    twilio_voice_answer,
+    twilio_voice_status,
+)
 from app.routes.workspace import WorkspacePages
 from app.sessions import RotatingSessionBackend
 from app.tasks import broker as task_broker
@@ -82,6 +89,7 @@ CSRF_EXEMPT = [
     r"^/integrations/twilio_sms/?$",
     r"^/integrations/twilio_status/?$",
     r"^/integrations/twilio_voice/(answer/[0-9a-fA-F-]+|status)$",
+    r"^/integrations/pagerduty/[A-Za-z0-9_-]+$",
 ]
 
 
@@ -179,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     twilio_status,
                     twilio_voice_answer,
                     twilio_voice_status,
+                    pagerduty_webhook,
                     WorkspacePages,
                     PeoplePages,
                     OnCallPages,

@@ -222,12 +222,16 @@ class EscalationStep(UUIDBase):
 
 
 class EscalationTarget(UUIDBase):
-    """A schedule (whoever is on call in it when the step fires) or a person."""
+    """A schedule (whoever is on call in it when the step fires), a person, or a PagerDuty service."""
 
     __tablename__ = "escalation_target"
     __table_args__ = (
         UniqueConstraint("step_id", "position", name="uq_escalation_target_position"),
-        CheckConstraint("(schedule_id IS NULL) <> (user_id IS NULL)", name="one_kind"),
+        CheckConstraint(
+            "(CASE WHEN schedule_id IS NULL THEN 0 ELSE 1 END) + (CASE WHEN user_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN pagerduty_service_id IS NULL THEN 0 ELSE 1 END) = 1",
+            name="one_kind",
+        ),
     )
 
     step_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalation_step.id", ondelete="CASCADE"), index=True)
@@ -236,6 +240,27 @@ class EscalationTarget(UUIDBase):
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_profile.id", ondelete="CASCADE"), default=None, index=True
     )
+    pagerduty_service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("pagerduty_service.id"), default=None, index=True
+    )
+
+
+class PagerDutyService(UUIDAuditBase):
+    """A PagerDuty service Vigilo pages through (Events API v2) and hears back from (v3 webhooks).
+
+    The routing key, the webhook's signing secret and the optional REST API key are sealed
+    (app/services/sealed.py); the inbound URL's token is stored as its SHA-256 and shown once."""
+
+    __tablename__ = "pagerduty_service"
+    __table_args__ = (UniqueConstraint("workspace_id", "label", name="uq_pagerduty_service_workspace_label"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(120))
+    routing_key_sealed: Mapped[str] = mapped_column(Text)
+    routing_key_hint: Mapped[str] = mapped_column(String(16))
+    signing_secret_sealed: Mapped[str] = mapped_column(Text)
+    api_key_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    webhook_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class RotationMember(UUIDBase):
@@ -323,6 +348,17 @@ class Page(UUIDAuditBase):
     __table_args__ = (
         # A person is paged once per step and round (and once as an added responder).
         Index("uq_page_chain_user", "incident_id", "round", "step", "user_id", unique=True),
+        # A PagerDuty service is triggered once per step and round.
+        Index(
+            "uq_page_chain_pagerduty",
+            "incident_id",
+            "round",
+            "step",
+            "pagerduty_service_id",
+            unique=True,
+            postgresql_where=text("pagerduty_service_id IS NOT NULL"),
+            sqlite_where=text("pagerduty_service_id IS NOT NULL"),
+        ),
         Index(
             "uq_page_added_responder",
             "incident_id",
@@ -345,7 +381,11 @@ class Page(UUIDAuditBase):
     )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
+    # A person, or (user_id None) the PagerDuty service the step paged through.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_profile.id", ondelete="SET NULL"))
+    pagerduty_service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("pagerduty_service.id", ondelete="SET NULL"), default=None
+    )
     step: Mapped[int | None] = mapped_column(Integer, default=None)
     round: Mapped[int | None] = mapped_column(Integer, default=None)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -367,7 +407,7 @@ class IncidentResponder(UUIDAuditBase):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16), default="responder")
     joined_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
-    source: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))
 
 
 class TimelineEntry(UUIDv7Base):

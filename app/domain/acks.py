@@ -19,10 +19,12 @@ class Source(StrEnum):
     SMS = "sms"
     VOICE = "voice"
     WEB = "web"
+    PAGERDUTY = "pagerduty"
 
     @property
     def label(self) -> str:
-        return {"slack": "Slack", "sms": "SMS", "voice": "a phone call", "web": "the web"}[self.value]
+        names = {"slack": "Slack", "sms": "SMS", "voice": "a phone call", "web": "the web", "pagerduty": "PagerDuty"}
+        return names[self.value]
 
 
 class AckOutcome(StrEnum):

@@ -27,7 +27,7 @@ class DeliveryState:
         return self.tone is Tone.OK
 
 
-CHANNEL_NAMES = {"sms": "SMS", "slack_post": "Slack", "slack": "Slack DM", "voice": "Call"}
+CHANNEL_NAMES = {"sms": "SMS", "slack_post": "Slack", "slack": "Slack DM", "voice": "Call", "pagerduty": "PagerDuty"}
 
 
 def delivery_state(channel: str, status: str, provider_status: str | None, error: str | None) -> DeliveryState:
@@ -43,6 +43,8 @@ def delivery_state(channel: str, status: str, provider_status: str | None, error
             return DeliveryState(f"not delivered ({error or provider_status})", Tone.BAD)
         if channel == "sms":
             return DeliveryState("accepted by Twilio", Tone.OK)
+        if channel == "pagerduty":
+            return DeliveryState("accepted by PagerDuty", Tone.OK)
         return DeliveryState("posted", Tone.OK)
     if status == "unknown":
         lost = "may not have been placed" if channel == "voice" else "may not have arrived"

@@ -42,13 +42,14 @@ class PageStatus(StrEnum):
 class TargetKind(StrEnum):
     SCHEDULE = "schedule"
     USER = "user"
+    PAGERDUTY = "pagerduty"  # a PagerDuty service: its own escalation pages the people
 
 
 @dataclass(frozen=True)
 class Target:
     kind: TargetKind
     id: uuid.UUID
-    name: str  # as it was when the chain was copied (a schedule's or a person's name)
+    name: str  # as it was when the chain was copied (a schedule's, a person's or a service's name)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,11 @@ def step_label(chain: Chain, position: Position) -> str:
 
 
 def target_label(target: Target) -> str:
-    return f"whoever is on call for {target.name}" if target.kind is TargetKind.SCHEDULE else target.name
+    if target.kind is TargetKind.SCHEDULE:
+        return f"whoever is on call for {target.name}"
+    if target.kind is TargetKind.PAGERDUTY:
+        return f"PagerDuty service {target.name}"
+    return target.name
 
 
 def next_label(chain: Chain, position: Position) -> str:
@@ -232,7 +237,7 @@ def validate_steps(steps: Sequence[tuple[int, int]], repeat: int) -> dict[str, s
         if not MIN_DELAY <= delay <= MAX_DELAY:
             errors[f"steps[{i}].delay_minutes"] = f"Wait {MIN_DELAY} to {MAX_DELAY} minutes before the next step."
         if count == 0:
-            errors[f"steps[{i}].targets"] = "Choose at least one schedule or person to page."
+            errors[f"steps[{i}].targets"] = "Choose at least one schedule, person or PagerDuty service to page."
         elif count > MAX_TARGETS:
             errors[f"steps[{i}].targets"] = f"Keep it to {MAX_TARGETS} targets a step."
     return errors

@@ -73,7 +73,7 @@ def settings_of(request: Request[Any, Any, Any]) -> Settings:
 def pace_of(request: Request[Any, Any, Any]) -> Pace:
     """How long a configured minute lasts and where links point, for the paging services."""
     settings = settings_of(request)
-    return Pace(settings.seconds_per_delay_minute, settings.public_url)
+    return Pace(settings.seconds_per_delay_minute, settings.public_url, settings.secret_key)
 
 
 async def provide_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:

@@ -106,6 +106,7 @@ class IncidentPages(Controller):
                 settings.seconds_per_delay_minute,
                 settings.public_url,
                 policy_id=form["escalation_policy_id"],
+                secret_key=settings.secret_key,
             )
         except FieldError as exc:
             return await self._list(request, db_session, access, form, exc.errors, status_code=422)
@@ -219,6 +220,7 @@ class IncidentPages(Controller):
             _now(),
             settings.seconds_per_delay_minute,
             settings.public_url,
+            secret_key=settings.secret_key,
         )
         return back_to(request, f"/ws/{access.workspace.slug}/incidents/{incident.id}", notice=reply.text)
 

@@ -1,4 +1,4 @@
-"""Slack and Twilio webhooks: the signature is checked on the raw bytes before anything is read."""
+"""Slack, Twilio and PagerDuty webhooks: the signature is checked on the raw bytes before anything is read."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from app.domain.pagerduty import WebhookShapeError, read_webhook, signature_matches
 from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_STATUS_PATH
 from app.routes.access import settings_of
 from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
+from app.routes.errors import problem
 from app.services import jobs
 from app.services.deliveries import record_provider_status
 from app.services.inbound import (
@@ -29,6 +31,10 @@ from app.services.inbound import (
     sms_summary,
     voice_summary,
 )
+from app.services.pagerduty import CANNOT_DECRYPT, WEBHOOK_PATH, service_by_token
+from app.services.pagerduty_inbound import event_key
+from app.services.pagerduty_inbound import summary as pagerduty_summary
+from app.services.sealed import unseal
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -94,7 +100,12 @@ async def twilio_sms(request: Request[Any, Any, Any], db_session: AsyncSession) 
             text = received.earlier_outcome
         else:  # new, or a retry of one whose handling never finished: handled now
             text = await handle_sms(
-                db_session, received.row_id, _now(), settings.seconds_per_delay_minute, settings.public_url
+                db_session,
+                received.row_id,
+                _now(),
+                settings.seconds_per_delay_minute,
+                settings.public_url,
+                settings.secret_key,
             )
     except DBAPIError:
         # Recorded or not, nothing was acted on: Twilio retries, and the retry (or the sweeper) handles it.
@@ -156,7 +167,12 @@ async def twilio_voice_answer(request: Request[Any, Any, Any], db_session: Async
             text = received.earlier_outcome
         else:
             text = await handle_voice(
-                db_session, received.row_id, _now(), settings.seconds_per_delay_minute, settings.public_url
+                db_session,
+                received.row_id,
+                _now(),
+                settings.seconds_per_delay_minute,
+                settings.public_url,
+                settings.secret_key,
             )
     except DBAPIError:
         # Nothing acted on: the sweeper handles a recorded key press; the caller hears to try the web.
@@ -198,3 +214,36 @@ async def twilio_voice_status(request: Request[Any, Any, Any], db_session: Async
     if not news.known:
         logger.info("Twilio status for a call we do not know: %s", params.get("CallSid", "")[:64])
     return Response("", status_code=200, media_type=MediaType.TEXT)
+
+
+@post(WEBHOOK_PATH + "{token:str}", name="pagerduty_webhook", opt={"public": True}, request_max_body_size=MAX_BODY)
+async def pagerduty_webhook(request: Request[Any, Any, Any], db_session: AsyncSession, token: str) -> Response[Any]:
+    """A PagerDuty v3 webhook: the connection named by the URL's token, its signature checked with that
+    connection's secret on the raw bytes before anything is parsed, recorded once per event id and
+    acted on by a worker (the sweeper handles one whose message was lost)."""
+    settings = settings_of(request)
+    service = await service_by_token(db_session, token)
+    if service is None:
+        return problem(404, "No such PagerDuty connection.")
+    raw = await request.body()
+    secret = unseal(settings.secret_key, service.signing_secret_sealed)
+    if secret is None or not signature_matches(secret, raw, request.headers.get("x-pagerduty-signature", "")):
+        reason = f"{service.label}: {CANNOT_DECRYPT}" if secret is None else "bad X-PagerDuty-Signature"
+        await record_rejected(db_session, "pagerduty", reason, _now(), service.workspace_id)
+        return problem(401, "The X-PagerDuty-Signature does not match this connection's signing secret.")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        return problem(400, TOO_DEEP, [{"field": "body", "message": TOO_DEEP}])
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return problem(400, "The body is not JSON.", [{"field": "body", "message": "The body is not JSON."}])
+    try:
+        event = read_webhook(body, request.headers.get("x-webhook-id", ""))
+    except WebhookShapeError as exc:
+        return problem(422, str(exc), [{"field": exc.field, "message": str(exc)}])
+    received = await record_inbound(
+        db_session, "pagerduty", event_key(service.id, event.id), pagerduty_summary(service.id, event), _now()
+    )
+    if not received.handled:  # new, or a retry of one whose handling never finished
+        await jobs.handle_pagerduty_event(received.row_id)
+    return Response({"ok": True, "duplicate": received.duplicate}, status_code=202)

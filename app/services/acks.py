@@ -20,6 +20,8 @@ from app.db.models import DeliveryLog, Incident, IncidentResponder, Membership, 
 from app.db.transactions import lock_row, writing
 from app.domain.acks import AckOutcome, Source, decide_ack
 from app.domain.escalation import Event, Move, PageStatus, target_label
+from app.domain.pagerduty import Action
+from app.services.pagerduty_events import queue_follow_ups
 from app.services.paging import Outbox, Pace, advance, chain_of, queue_channel_note
 from app.services.schedules import SLOT_ROLES
 from app.services.timeline import note as note_timeline
@@ -85,8 +87,10 @@ async def acknowledge(
     source: Source,
     now: datetime.datetime,
     inbound: Inbound | None = None,
+    came_from: uuid.UUID | None = None,
 ) -> Reply:
-    """Claim the incident for `user_id`: a responder row, the incident acknowledged, pages stopped."""
+    """Claim the incident for `user_id`: a responder row, the incident acknowledged, pages stopped,
+    and every PagerDuty service it paged told (except `came_from`, the one the ack came from)."""
     outbox: Outbox | None = None
     async with writing(db):
         earlier = await _claim_inbound(db, inbound)
@@ -94,7 +98,7 @@ async def acknowledge(
             return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        reply, outbox = await _acknowledge(db, incident, user_id, source, now)
+        reply, outbox = await _acknowledge(db, incident, user_id, source, now, came_from)
         reply = await _settle(db, inbound, reply, incident)
     if outbox is not None:
         await outbox.send(now)
@@ -102,7 +106,12 @@ async def acknowledge(
 
 
 async def _acknowledge(
-    db: AsyncSession, incident: Incident, user_id: uuid.UUID, source: Source, now: datetime.datetime
+    db: AsyncSession,
+    incident: Incident,
+    user_id: uuid.UUID,
+    source: Source,
+    now: datetime.datetime,
+    came_from: uuid.UUID | None,
 ) -> tuple[Reply, Outbox | None]:
     user = await db.get_one(UserProfile, user_id)
     responders = set(
@@ -133,7 +142,8 @@ async def _acknowledge(
         incident.escalation_due_at = None  # an ack by anyone stops the chain
     pending = list(await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending")))
     for page in pending:
-        page.status = "acknowledged" if page.user_id == user.id else "cancelled"
+        answered = page.user_id == user.id or (came_from is not None and page.pagerduty_service_id == came_from)
+        page.status = "acknowledged" if answered else "cancelled"
     message = f"{user.display_name} acknowledged {label} via {source.label}."
     if outcome is AckOutcome.JOINED:
         message = f"{user.display_name} joined {label} as a responder via {source.label}."
@@ -144,7 +154,55 @@ async def _acknowledge(
     )
     workspace = await db.get_one(Workspace, incident.workspace_id)
     outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
+    if outcome is AckOutcome.ACKNOWLEDGED:
+        outbox.deliveries += await queue_follow_ups(db, incident.id, Action.ACKNOWLEDGE, now, came_from)
     return Reply(f"Acknowledged {label}." if outcome is AckOutcome.ACKNOWLEDGED else message, True), outbox
+
+
+async def acknowledge_as_agent(
+    db: AsyncSession,
+    incident_id: uuid.UUID,
+    agent: str,
+    service_id: uuid.UUID,
+    service_label: str,
+    now: datetime.datetime,
+    inbound: Inbound,
+) -> Reply:
+    """PagerDuty says someone who is no person of this workspace acknowledged: the incident is
+    acknowledged (the chain stops) and the timeline names them; no responder row, no echo."""
+    outbox: Outbox | None = None
+    async with writing(db):
+        earlier = await _claim_inbound(db, inbound)
+        if earlier is not None:
+            return earlier
+        await lock_row(db, Incident, incident_id)
+        incident = await db.get_one(Incident, incident_id, populate_existing=True)
+        label = f"INC-{incident.number}"
+        if incident.status != "triggered":
+            reply = Reply(f"{label} is already {incident.status}.", False)
+        else:
+            incident.status, incident.acknowledged_at = "acknowledged", now
+            incident.escalation_due_at = None
+            pending = list(
+                await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
+            )
+            for page in pending:
+                page.status = "acknowledged" if page.pagerduty_service_id == service_id else "cancelled"
+            message = (
+                f"{agent} acknowledged {label} in PagerDuty ({service_label}); "
+                "no member of this workspace has their email, so no responder is recorded."
+            )
+            if pending:
+                message += f" {len(pending)} pending page{'s' if len(pending) > 1 else ''} stopped."
+            note_timeline(db, incident.id, "acknowledged", message, now)
+            workspace = await db.get_one(Workspace, incident.workspace_id)
+            outbox = Outbox(queue_channel_note(db, workspace, incident, message, now), [])
+            outbox.deliveries += await queue_follow_ups(db, incident.id, Action.ACKNOWLEDGE, now, service_id)
+            reply = Reply(f"Acknowledged {label}.", True)
+        reply = await _settle(db, inbound, reply, incident)
+    if outbox is not None:
+        await outbox.send(now)
+    return reply
 
 
 async def _first_responder(db: AsyncSession, incident_id: uuid.UUID) -> UserProfile | None:
@@ -167,6 +225,7 @@ async def decline(
     public_url: str,
     inbound: Inbound | None = None,
     page_id: uuid.UUID | None = None,
+    secret_key: str | None = None,
 ) -> Reply:
     """Pass the page on: only the person whose page is pending can; once everyone of the current step
     has declined, the next step is paged at once. `page_id` names the page (an SMS reply code does);
@@ -178,7 +237,9 @@ async def decline(
             return earlier
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        reply, outbox = await _decline(db, incident, user_id, now, Pace(seconds_per_minute, public_url), page_id)
+        reply, outbox = await _decline(
+            db, incident, user_id, now, Pace(seconds_per_minute, public_url, secret_key), page_id
+        )
         reply = await _settle(db, inbound, reply, incident)
     if outbox is not None:
         await outbox.send(now)

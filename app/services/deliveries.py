@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import DeliveryLog, Incident, Page
 from app.db.transactions import lock_row, writing
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION
+from app.domain.pagerduty import TEST_PREFIX, Action, OutboundEvent
 from app.domain.voice import CALL_FINAL, CALL_PROGRESS, call_outcome_note
 from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
@@ -31,7 +32,13 @@ from app.services.timeline import note as timeline_note
 MAX_ATTEMPTS = 5
 # What a provider's "yes" means: Twilio accepted an SMS (delivery comes later, by its callback);
 # Slack shows a post at once.
-ACCEPTED = {"sms": "accepted by Twilio", "voice": "placed by Twilio", "slack_post": "posted", "slack": "posted"}
+ACCEPTED = {
+    "sms": "accepted by Twilio",
+    "voice": "placed by Twilio",
+    "slack_post": "posted",
+    "slack": "posted",
+    "pagerduty": "accepted by PagerDuty",
+}
 MAX_RETRY_WAIT_SECONDS = 60.0  # a longer Retry-After is capped: a page an hour late is no page
 GIVE_UP_AFTER = datetime.timedelta(hours=1)  # a message this old is dropped, not sent late
 RECORD_TRIES = 10  # a send's outcome (and a post's ts) is written until it sticks: ~10 s of cut connections
@@ -104,6 +111,11 @@ def describe(row: DeliveryLog) -> str:
         return "Slack post in the incident channel"
     if row.channel == "slack_reaction":
         return f"The :{row.summary}: reaction on the incident post"
+    if row.channel == "pagerduty":
+        try:
+            return OutboundEvent.from_json(row.summary).describe()
+        except (ValueError, KeyError, TypeError):
+            return "PagerDuty event"
     return f"Slack message to {row.target}"
 
 
@@ -133,14 +145,15 @@ async def send_logged(
             return Attempt(done=True)  # sent, or given up on, by an earlier run of this message
         if row.retry_at is not None and row.retry_at > now + EARLY_TOLERANCE:
             return Attempt(done=True)  # a stale or early wake-up: the one due at retry_at (or the sweeper) sends it
-        if row.channel == "voice" and row.page_id is not None:
+        if row.channel in {"voice", "pagerduty"} and row.page_id is not None:
             page = await db.get(Page, row.page_id)
             if page is not None and page.status != "pending":
-                # A call that was to come after the text: the page was answered meanwhile.
-                row.status, row.error = "skipped", f"not placed: the page was {page.status} first"
-                _note(
-                    db, row, "delivery_skipped", f"{describe(row)} not placed: the page was {page.status} first.", now
-                )
+                # A call that was to come after the text, or a trigger still waiting to be sent (a
+                # retry): the page was answered meanwhile, so nobody is woken for nothing.
+                verb = "placed" if row.channel == "voice" else "sent"
+                row.status, row.error = "skipped", f"not {verb}: the page was {page.status} first"
+                message = f"{describe(row)} not {verb}: the page was {page.status} first."
+                _note(db, row, "delivery_skipped", message, now)
                 return Attempt(done=True)
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
@@ -183,8 +196,11 @@ async def _record(
             if row.channel != "slack_reaction":
                 _note(db, row, "delivery_sent", f"{what} {accepted}{attempt}.", now)
             # The post and its ts are one fact: stored with the "sent" that records the post.
-            reactions = await _remember_post(db, row, result, now)
-            return Attempt(done=True, result=result, outgoing=outgoing, follow_up=reactions)
+            follow_up = await _remember_post(db, row, result, now)
+            resolve = _close_test_trigger(db, row, now)  # a test trigger PagerDuty accepted is closed at once
+            if resolve is not None:
+                follow_up += (resolve.id,)
+            return Attempt(done=True, result=result, outgoing=outgoing, follow_up=follow_up)
         if row.channel == "voice" and result.outcome in {Outcome.TEMPORARY, Outcome.PERMANENT}:
             # Provably never placed: a call is tried once more, a minute later, never a third time.
             if row.attempts < VOICE_ATTEMPTS:
@@ -240,6 +256,26 @@ async def _remember_post(
         for name in (ACK_REACTION, DECLINE_REACTION)
     ]
     return tuple(reaction.id for reaction in reactions)
+
+
+def _close_test_trigger(db: AsyncSession, trigger: DeliveryLog, now: datetime.datetime) -> DeliveryLog | None:
+    """The resolve that closes a test trigger PagerDuty accepted ("Send test event"), queued with the
+    "sent" that records the trigger; None for any other row."""
+    key = trigger.external_id or ""
+    if trigger.channel != "pagerduty" or not key.startswith(TEST_PREFIX) or not key.endswith(":trigger"):
+        return None
+    event = OutboundEvent.from_json(trigger.summary)
+    resolve = OutboundEvent(Action.RESOLVE, event.dedup_key, None, (), event.service_label)
+    row = queue_delivery(
+        db,
+        workspace_id=trigger.workspace_id,
+        channel="pagerduty",
+        target=trigger.target,
+        text=resolve.to_json(),
+        now=now,
+    )
+    row.external_id = key.removesuffix(":trigger") + ":resolve"
+    return row
 
 
 def _maybe_lost(row: DeliveryLog) -> str:
@@ -312,7 +348,7 @@ async def sweep_stalled(
 async def stalled_inbound(
     db: AsyncSession, now: datetime.datetime, grace: datetime.timedelta
 ) -> list[tuple[uuid.UUID, str]]:
-    """(id, channel) of Slack events and SMS recorded but never handled (their message was lost,
+    """(id, channel) of Slack events, SMS, key presses and PagerDuty webhooks recorded but never handled (their message was lost,
     Redis down, a worker killed, the web request's connection cut), younger than GIVE_UP_AFTER; each
     is stamped so the next sweep offers it again only after `grace`. Handling one twice is harmless:
     the handler locks the row and re-checks its status in the transaction that acts."""
@@ -322,7 +358,7 @@ async def stalled_inbound(
                 select(DeliveryLog)
                 .where(
                     DeliveryLog.direction == "inbound",
-                    DeliveryLog.channel.in_(["slack", "sms", "voice"]),
+                    DeliveryLog.channel.in_(["slack", "sms", "voice", "pagerduty"]),
                     DeliveryLog.status == "received",
                     func.coalesce(DeliveryLog.retry_at, DeliveryLog.at) <= now - grace,
                     DeliveryLog.at > now - GIVE_UP_AFTER,

@@ -82,12 +82,16 @@ async def record_inbound(
         return Received(earlier.id, True, outcome)
 
 
-async def record_rejected(db: AsyncSession, channel: str, reason: str, now: datetime.datetime) -> None:
-    """A webhook refused before it was read (bad signature): logged without its body."""
+async def record_rejected(
+    db: AsyncSession, channel: str, reason: str, now: datetime.datetime, workspace_id: uuid.UUID | None = None
+) -> None:
+    """A webhook refused before it was read (bad signature): logged without its body (in the
+    workspace's delivery log when its URL names one)."""
     async with writing(db):
         db.add(
             DeliveryLog(
                 id=uuid.uuid4(),
+                workspace_id=workspace_id,
                 at=now,
                 direction="inbound",
                 channel=channel,
@@ -125,6 +129,7 @@ async def handle_slack_event(
     now: datetime.datetime,
     seconds_per_minute: float,
     public_url: str,
+    secret_key: str | None = None,
 ) -> str:
     """Act on a logged reaction_added event; returns (and records) what happened."""
     row = await db.get(DeliveryLog, row_id)
@@ -188,7 +193,9 @@ async def handle_slack_event(
     if reaction == ACK_REACTION:
         reply = await acknowledge(db, incident.id, user.id, Source.SLACK, now, inbound)
     else:
-        reply = await decline(db, incident.id, user.id, Source.SLACK, now, seconds_per_minute, public_url, inbound)
+        reply = await decline(
+            db, incident.id, user.id, Source.SLACK, now, seconds_per_minute, public_url, inbound, secret_key=secret_key
+        )
         if not reply.changed:
             logger.info("ignored a decline of INC-%s by %s: no pending page of theirs", incident.number, user.email)
     return reply.text
@@ -203,6 +210,7 @@ async def handle_sms(
     now: datetime.datetime,
     seconds_per_minute: float,
     public_url: str,
+    secret_key: str | None = None,
 ) -> str:
     """Act on a recorded SMS reply; returns the text to answer with (also recorded on the log row).
     A row an earlier run already handled gets that run's answer and changes nothing."""
@@ -245,7 +253,16 @@ async def handle_sms(
         reply = await acknowledge(db, incident.id, user.id, Source.SMS, now, inbound)
     else:
         reply = await decline(
-            db, incident.id, user.id, Source.SMS, now, seconds_per_minute, public_url, inbound, chosen.page_id
+            db,
+            incident.id,
+            user.id,
+            Source.SMS,
+            now,
+            seconds_per_minute,
+            public_url,
+            inbound,
+            chosen.page_id,
+            secret_key=secret_key,
         )
     return reply.text
 
@@ -268,7 +285,12 @@ def sms_fields(summary: str) -> tuple[str, str]:
 
 
 async def handle_stalled_sms(
-    db: AsyncSession, row_id: uuid.UUID, now: datetime.datetime, seconds_per_minute: float, public_url: str
+    db: AsyncSession,
+    row_id: uuid.UUID,
+    now: datetime.datetime,
+    seconds_per_minute: float,
+    public_url: str,
+    secret_key: str | None = None,
 ) -> uuid.UUID | None:
     """Handle an SMS whose webhook never got an outcome (the sweeper found it). Its answer never
     reached the sender, so it goes out as an SMS of its own: returns that delivery row to send, or
@@ -277,7 +299,7 @@ async def handle_stalled_sms(
     await db.commit()
     if row is None or row.status != "received":
         return None
-    text = await handle_sms(db, row_id, now, seconds_per_minute, public_url)
+    text = await handle_sms(db, row_id, now, seconds_per_minute, public_url, secret_key)
     from_number, _ = sms_fields(row.summary)
     if not from_number:
         return None
@@ -302,7 +324,12 @@ def voice_summary(call_id: str, digits: str, answered_by: str) -> str:
 
 
 async def handle_voice(
-    db: AsyncSession, row_id: uuid.UUID, now: datetime.datetime, seconds_per_minute: float, public_url: str
+    db: AsyncSession,
+    row_id: uuid.UUID,
+    now: datetime.datetime,
+    seconds_per_minute: float,
+    public_url: str,
+    secret_key: str | None = None,
 ) -> str:
     """Act on the key pressed on a call (1 acknowledges, 2 declines, through the same code as every
     other path); returns what the call says back. No key, another key or voicemail changes nothing:
@@ -340,7 +367,16 @@ async def handle_voice(
         return (await acknowledge(db, incident.id, user.id, Source.VOICE, now, inbound)).text
     if answer is KeyAnswer.DECLINE:
         reply = await decline(
-            db, incident.id, user.id, Source.VOICE, now, seconds_per_minute, public_url, inbound, page.id
+            db,
+            incident.id,
+            user.id,
+            Source.VOICE,
+            now,
+            seconds_per_minute,
+            public_url,
+            inbound,
+            page.id,
+            secret_key=secret_key,
         )
         return reply.text
     note = nothing_pressed_note(user.display_name, incident.number, answer, str(data.get("digits", "")))

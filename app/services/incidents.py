@@ -36,9 +36,11 @@ from app.domain.escalation import (
     next_label,
     target_label,
 )
+from app.domain.pagerduty import Action
 from app.domain.paging import Severity
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.identity import WorkspaceAccess
+from app.services.pagerduty_events import queue_follow_ups
 from app.services.paging import Outbox, Pace, advance, chain_of, queue_channel_note
 from app.services.policies import policy_chain
 from app.services.timeline import note as note_timeline
@@ -69,6 +71,7 @@ async def declare_incident(
     seconds_per_minute: float,
     public_url: str,
     policy_id: str | uuid.UUID | None = None,
+    secret_key: str | None = None,
 ) -> Incident:
     """Open an incident, copy its chain onto it (the policy given, else the schedule's policy, else
     the schedule's own primary → backup) and page the chain's first step."""
@@ -92,7 +95,7 @@ async def declare_incident(
         errors["schedule_id"] = "Choose the schedule whose on-call person should be paged."
     if errors:
         raise FieldError(errors)
-    pace = Pace(seconds_per_minute, public_url)
+    pace = Pace(seconds_per_minute, public_url, secret_key)
     async with writing(db):
         schedule = await db.get(OnCallSchedule, parsed_schedule) if parsed_schedule else None
         if parsed_schedule and (schedule is None or schedule.workspace_id != access.workspace.id):
@@ -151,28 +154,68 @@ async def declare_incident(
 async def resolve_incident(
     db: AsyncSession, access: WorkspaceAccess, incident_id: str | uuid.UUID, now: datetime.datetime
 ) -> Incident:
-    """Resolve: pending pages are cancelled (state, not message revocation), so nothing escalates."""
-    async with writing(db):
-        incident = await get_incident(db, access.workspace.id, incident_id)
-        await lock_row(db, Incident, incident.id)
-        await db.refresh(incident)
-        if incident.status == "resolved":
-            raise Conflict(f"INC-{incident.number} is already resolved.")
-        incident.status, incident.resolved_at = "resolved", now
-        incident.escalation_due_at = None
-        pages = await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
-        cancelled = 0
-        for page in pages:
-            page.status = "cancelled"
-            cancelled += 1
-        note = f"{access.user.display_name} resolved INC-{incident.number}."
-        if cancelled:
-            note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
-        note_timeline(db, incident.id, "resolved", note, now)
-        workspace = await db.get_one(Workspace, incident.workspace_id)
-        outbox = Outbox(queue_channel_note(db, workspace, incident, note, now), [])
-    await outbox.send(now)
+    """Resolve: pending pages are cancelled (state, not message revocation), so nothing escalates;
+    every PagerDuty service the incident paged is told."""
+    incident = await get_incident(db, access.workspace.id, incident_id)
+    await db.commit()
+    reply = await close_incident(db, incident.id, access.user.display_name, now)
+    if not reply.changed:
+        raise Conflict(reply.text)
     return incident
+
+
+@dataclass(frozen=True)
+class Closed:
+    text: str
+    changed: bool
+
+
+async def close_incident(
+    db: AsyncSession,
+    incident_id: uuid.UUID,
+    by: str,
+    now: datetime.datetime,
+    came_from: uuid.UUID | None = None,
+    where: str = "",
+    inbound_row: uuid.UUID | None = None,
+) -> Closed:
+    """Resolve the incident for `by` (a person's name, or PagerDuty's agent `where` it happened);
+    `came_from` is the PagerDuty service that said so (it is not told again). An inbound webhook's
+    row gets the outcome in the same transaction."""
+    async with writing(db):
+        if inbound_row is not None:
+            await lock_row(db, DeliveryLog, inbound_row)
+            row = await db.get(DeliveryLog, inbound_row, populate_existing=True)
+            if row is None or row.status != "received":
+                return Closed((row.error if row else None) or "already handled", False)
+        await lock_row(db, Incident, incident_id)
+        incident = await db.get_one(Incident, incident_id, populate_existing=True)
+        if incident.status == "resolved":
+            closed = Closed(f"INC-{incident.number} is already resolved.", False)
+            outbox = Outbox([], [])
+        else:
+            incident.status, incident.resolved_at = "resolved", now
+            incident.escalation_due_at = None
+            pages = await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
+            cancelled = 0
+            for page in pages:
+                page.status = "cancelled"
+                cancelled += 1
+            note = f"{by} resolved INC-{incident.number}{where}."
+            if cancelled:
+                note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
+            note_timeline(db, incident.id, "resolved", note, now)
+            workspace = await db.get_one(Workspace, incident.workspace_id)
+            outbox = Outbox(queue_channel_note(db, workspace, incident, note, now), [])
+            outbox.deliveries += await queue_follow_ups(db, incident.id, Action.RESOLVE, now, came_from)
+            closed = Closed(note, True)
+        if inbound_row is not None:
+            row = await db.get(DeliveryLog, inbound_row)
+            if row is not None:
+                row.status, row.error = ("processed" if closed.changed else "ignored"), closed.text
+                row.workspace_id, row.incident_id = incident.workspace_id, incident.id
+    await outbox.send(now)
+    return closed
 
 
 # ---------------------------------------------------------------- reading

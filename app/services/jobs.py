@@ -27,6 +27,7 @@ class Job(StrEnum):
     SLACK_EVENT = "webhooks.slack_event"
     SMS_EVENT = "webhooks.sms_event"
     VOICE_EVENT = "webhooks.voice_event"
+    PAGERDUTY_EVENT = "webhooks.pagerduty_event"
 
 
 JobSender = Callable[[Job, str, int | None], None]
@@ -76,3 +77,8 @@ async def escalate_at(incident_id: uuid.UUID, at: datetime.datetime) -> None:
 async def handle_slack_event(row_id: uuid.UUID) -> None:
     """Act on a recorded Slack event."""
     await _wake(Job.SLACK_EVENT, row_id)
+
+
+async def handle_pagerduty_event(row_id: uuid.UUID) -> None:
+    """Act on a recorded PagerDuty webhook."""
+    await _wake(Job.PAGERDUTY_EVENT, row_id)

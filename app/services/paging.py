@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Incident, Membership, OnCallSchedule, Page, UserProfile, Workspace
+from app.db.models import Incident, Membership, OnCallSchedule, Page, PagerDutyService, UserProfile, Workspace
 from app.db.transactions import lock_row, writing
 from app.domain import slack_text
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION, first_free_code
@@ -38,13 +38,16 @@ from app.domain.escalation import (
     next_label,
     step_label,
 )
+from app.domain.pagerduty import trigger_event
 from app.domain.paging import Person, channels, sms_text
 from app.domain.voice import call_script
 from app.services import jobs
 from app.services.deliveries import queue_delivery
 from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
+from app.services.pagerduty_events import queue_event
 from app.services.schedules import SLOT_ROLES, slot_at
+from app.services.sealed import unseal
 from app.services.timeline import note as note_timeline
 
 
@@ -85,10 +88,12 @@ class Outbox:
 
 @dataclass(frozen=True)
 class Pace:
-    """How long a configured minute lasts (tests shrink it) and where links point."""
+    """How long a configured minute lasts (tests shrink it), where links point, and the secret key
+    that opens a PagerDuty connection's keys (None where it is not known: the send then says so)."""
 
     seconds_per_minute: float
     public_url: str
+    secret_key: str | None = None
 
 
 async def person_of(db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None) -> Person | None:
@@ -276,6 +281,92 @@ async def _resolve(
     return person, ""
 
 
+async def _pagerduty_service(
+    db: AsyncSession, workspace: Workspace, incident: Incident, target: Target, pace: Pace
+) -> tuple[PagerDutyService | None, Target | None, str]:
+    """The connection a PagerDuty target pages through; when it cannot be used (deleted, or its keys
+    no longer open under this secret key), the incident's schedule to page through Vigilo instead
+    (None when the incident has none), and why."""
+    service = await db.get(PagerDutyService, target.id)
+    if service is not None and service.workspace_id == workspace.id:
+        if pace.secret_key is None or unseal(pace.secret_key, service.routing_key_sealed) is not None:
+            return service, None, ""
+        why = (
+            f"PagerDuty service {target.name} cannot be used: its keys cannot be decrypted "
+            "(enter them again under Settings → Integrations)"
+        )
+    else:
+        why = f"PagerDuty service {target.name} no longer exists"
+    schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+    if schedule is None:
+        return None, None, why
+    return None, Target(TargetKind.SCHEDULE, schedule.id, schedule.name), why
+
+
+async def _on_call_now(db: AsyncSession, workspace: Workspace, incident: Incident, now: datetime.datetime) -> str:
+    """Who Vigilo says is on call for the incident's schedule (PagerDuty's custom details)."""
+    if incident.schedule_id is None:
+        return "no schedule"
+    slot = await slot_at(db, incident.schedule_id, now)
+    person = await person_of(db, workspace.id, slot.user_id) if slot is not None else None
+    return person.name if person is not None else "nobody (a gap in the schedule)"
+
+
+async def page_service(
+    db: AsyncSession,
+    workspace: Workspace,
+    incident: Incident,
+    service: PagerDutyService,
+    position: Position,
+    deadline: datetime.datetime,
+    where: str,
+    now: datetime.datetime,
+    pace: Pace,
+) -> Outbox:
+    """A page of a PagerDuty service (no person: PagerDuty's escalation pages its people), its
+    Events API trigger and the incident's channel post; no SMS, call or DM of Vigilo's own."""
+    page = Page(
+        id=uuid.uuid4(),
+        incident_id=incident.id,
+        user_id=None,
+        pagerduty_service_id=service.id,
+        step=position.step,
+        round=position.round,
+        status=PageStatus.PENDING.value,
+        sent_at=now,
+        deadline=deadline,
+    )
+    db.add(page)
+    await db.flush()
+    schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+    url = link(pace.public_url, workspace, incident)
+    event = trigger_event(
+        incident_id=incident.id,
+        number=incident.number,
+        title=incident.title,
+        severity=incident.severity,
+        workspace_slug=workspace.slug,
+        link=url,
+        details={
+            "incident": f"INC-{incident.number}",
+            "severity": incident.severity,
+            "schedule": schedule.name if schedule is not None else None,
+            "on_call_in_vigilo": await _on_call_now(db, workspace, incident, now),
+            "escalation": where,
+            "workspace": workspace.name,
+        },
+        service_label=service.label,
+    )
+    trigger = queue_event(db, service, event, now, incident.id, page.id)
+    text = (
+        f"INC-{incident.number} {incident.severity}: {incident.title} — paging through PagerDuty "
+        f"service {service.label} ({where})\n{url}\n"
+        f"React :{ACK_REACTION}: to acknowledge (PagerDuty is told)."
+    )
+    posts = queue_channel_note(db, workspace, incident, text, now, page_id=page.id)
+    return Outbox([trigger.id, *posts], [])
+
+
 async def _fire(
     db: AsyncSession,
     workspace: Workspace,
@@ -293,7 +384,26 @@ async def _fire(
         label = step_label(chain, position)
         incident.chain_step, incident.chain_round = position.step, position.round
         paged: list[tuple[Person, str]] = []
-        for target in step.targets:
+        services: list[PagerDutyService] = []
+        for given in step.targets:
+            target = given
+            if target.kind is TargetKind.PAGERDUTY:
+                service, instead, why = await _pagerduty_service(db, workspace, incident, target, pace)
+                if service is not None:
+                    if all(s.id != service.id for s in services):
+                        services.append(service)
+                    continue
+                if instead is None:
+                    note_timeline(db, incident.id, "skipped", f"{label.capitalize()}: {why}; skipped.", now)
+                    continue
+                note_timeline(
+                    db,
+                    incident.id,
+                    "pagerduty_fallback",
+                    f"{label.capitalize()}: {why}; paging through Vigilo instead.",
+                    now,
+                )
+                target = instead
             person, problem = await _resolve(db, workspace, target, now)
             role = _role(chain, position, target)
             if person is None or problem:
@@ -301,8 +411,12 @@ async def _fire(
                 note_timeline(db, incident.id, "skipped", f"{label.capitalize()}: {why}; skipped.", now)
             elif all(p.id != person.id for p, _ in paged):
                 paged.append((person, role))
-        if paged:
-            nxt = following(chain, position)
+        nxt = following(chain, position)
+        for service in services:
+            where = label + (f"; next: {next_label(chain, position)}" if nxt else "; the last step")
+            outbox.add(await page_service(db, workspace, incident, service, position, due, where, now, pace))
+            note_timeline(db, incident.id, "paged", f"Paging PagerDuty service {service.label}, {label}.", now)
+        if paged or services:
             # Everyone this step pages is locked in one order (by id) before any page is made, so two
             # steps paging the same people in another order cannot deadlock on their rows.
             for person_id in sorted(p.id for p, _ in paged):

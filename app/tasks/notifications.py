@@ -13,12 +13,16 @@ import uuid
 import dramatiq
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.domain.pagerduty import OutboundEvent
+from app.integrations.pagerduty import send_event
 from app.integrations.slack import Outcome, SendResult, SlackAdapter
 from app.integrations.twilio_sms import VOICE_ANSWER_PATH, SmsAdapter
 from app.services import jobs
 from app.services.contact_points import fill_code
 from app.services.deliveries import Outgoing, parse_reaction_target, send_logged
 from app.services.incidents import thread_of
+from app.services.pagerduty import CANNOT_DECRYPT, sealed_routing_key
+from app.services.sealed import unseal
 from app.tasks.context import task_session, task_settings
 
 
@@ -46,6 +50,8 @@ async def deliver(log_id: str) -> None:
             # The key pressed comes back to this call's own URL (signed by Twilio like every webhook).
             answer_url = f"{settings.public_url}{VOICE_ANSWER_PATH}{out.id}"
             return await asyncio.to_thread(sms.call, out.target, tuple(text.split("\n")), answer_url)
+        if out.channel == "pagerduty":
+            return await _send_pagerduty(out)
         if out.channel == "slack_reaction":
             channel, ts = parse_reaction_target(out.target)
             return await asyncio.to_thread(slack.add_reaction, channel, ts, text)
@@ -57,6 +63,22 @@ async def deliver(log_id: str) -> None:
                 return SendResult(Outcome.TEMPORARY, f"could not read the incident's thread ({type(exc).__name__})")
             return await asyncio.to_thread(slack.post, out.target, text, thread)
         return await asyncio.to_thread(slack.direct_message, out.target, text)
+
+    async def _send_pagerduty(out: Outgoing) -> SendResult:
+        try:
+            async with task_session() as db:
+                sealed, label = await sealed_routing_key(db, uuid.UUID(out.target))
+        except (SQLAlchemyError, ValueError) as exc:  # nothing reached PagerDuty: may be retried
+            return SendResult(Outcome.TEMPORARY, f"could not read the connection ({type(exc).__name__})")
+        if sealed is None:
+            return SendResult(Outcome.PERMANENT, label)
+        routing_key = unseal(settings.secret_key, sealed)
+        if routing_key is None:
+            return SendResult(Outcome.PERMANENT, f"{label}: {CANNOT_DECRYPT}")
+        event = OutboundEvent.from_json(out.text)
+        return await asyncio.to_thread(
+            send_event, settings.pagerduty_events_url, routing_key, event, settings.send_timeout_seconds
+        )
 
     now = datetime.datetime.now(datetime.UTC)
     async with task_session() as db:

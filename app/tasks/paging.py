@@ -31,7 +31,7 @@ async def escalate(incident_id: str) -> None:
     back to sleep."""
     settings = task_settings()
     now = datetime.datetime.now(datetime.UTC)
-    pace = Pace(settings.seconds_per_delay_minute, settings.public_url)
+    pace = Pace(settings.seconds_per_delay_minute, settings.public_url, settings.secret_key)
     async with task_session() as db:
         early = await escalate_due(db, uuid.UUID(incident_id), now, pace)
     if early is not None:

@@ -22,7 +22,7 @@ from app.services.schedules import extend_all
 from app.tasks.context import task_session, task_settings
 from app.tasks.notifications import deliver
 from app.tasks.paging import escalate
-from app.tasks.webhooks import slack_event, sms_event, voice_event
+from app.tasks.webhooks import pagerduty_event, slack_event, sms_event, voice_event
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ async def _sweep_deliveries(db: AsyncSession, now: datetime.datetime) -> None:
     sending_grace = datetime.timedelta(seconds=2 * settings.send_timeout_seconds + settings.tick_seconds)
     for log_id in await sweep_stalled(db, now, grace, sending_grace):
         await asyncio.to_thread(deliver.send, str(log_id))
-    handlers = {"slack": slack_event, "sms": sms_event, "voice": voice_event}
+    handlers = {"slack": slack_event, "sms": sms_event, "voice": voice_event, "pagerduty": pagerduty_event}
     for row_id, channel in await stalled_inbound(db, now, grace):
         await asyncio.to_thread(handlers[channel].send, str(row_id))
 

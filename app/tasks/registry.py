@@ -15,6 +15,7 @@ ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     webhooks.slack_event,
     webhooks.sms_event,
     webhooks.voice_event,
+    webhooks.pagerduty_event,
 )
 
 

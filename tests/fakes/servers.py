@@ -1,4 +1,4 @@
-"""Small fake Slack and Twilio HTTP servers on 127.0.0.1 that record every request.
+"""Small fake Slack, Twilio and PagerDuty HTTP servers on 127.0.0.1 that record every request.
 
 They answer like the real APIs do for the calls we make, so the real slack-sdk and twilio
 clients can be pointed at them. `fail_next` makes the next answers an error (status, body,
@@ -7,6 +7,8 @@ headers) or a hang, for fault tests.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import re
@@ -184,6 +186,84 @@ def signed_twilio_post(auth_token: str, url: str, params: dict[str, str]) -> tup
     computes over the full URL and the fields."""
     signature = RequestValidator(auth_token).compute_signature(url, params)
     return params, {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _pagerduty_responder(request: RecordedRequest, users: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """PagerDuty's Events API v2 (POST /v2/enqueue) and the REST API's GET /users/{id}."""
+    path = request.path.split("?")[0]
+    if request.method == "POST" and path == "/v2/enqueue":
+        body = request.json
+        if not body.get("routing_key") or body.get("event_action") not in {"trigger", "acknowledge", "resolve"}:
+            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": ["bad event"]}
+        return 202, {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": body.get("dedup_key") or uuid.uuid4().hex,
+        }
+    match = re.fullmatch(r"/users/([A-Z0-9]+)", path)
+    if request.method == "GET" and match:
+        if not request.headers.get("authorization", "").startswith("Token token="):
+            return 401, {"error": {"message": "Unauthorized", "code": 2006}}
+        email = users.get(match.group(1))
+        if email is None:
+            return 404, {"error": {"message": "Not Found", "code": 2100}}
+        name = email.split("@")[0].title()
+        return 200, {"user": {"id": match.group(1), "type": "user", "email": email, "name": name, "summary": name}}
+    return 404, {"error": {"message": "Not Found", "code": 2100}}
+
+
+def pagerduty_signature(secret: str, raw: bytes) -> str:
+    """The fake's own signing: "v1=" + hex HMAC-SHA256 of the raw body (PagerDuty's v3 scheme)."""
+    return "v1=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def pagerduty_webhook(
+    event_type: str,
+    incident_key: str | None,
+    agent_id: str | None = "PAGENT1",
+    agent_summary: str = "Pat Pager",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """A v3 webhook body as PagerDuty sends it for an incident event."""
+    return {
+        "event": {
+            "id": event_id or "01" + uuid.uuid4().hex[:24].upper(),
+            "event_type": event_type,
+            "resource_type": "incident",
+            "occurred_at": "2026-12-01T03:00:00.000Z",
+            "agent": {"id": agent_id, "type": "user_reference", "summary": agent_summary} if agent_id else None,
+            "client": None,
+            "data": {
+                "id": "Q0" + uuid.uuid4().hex[:10].upper(),
+                "type": "incident",
+                "number": 42,
+                "status": "acknowledged" if event_type == "incident.acknowledged" else "resolved",
+                "incident_key": incident_key,
+                "title": "a fake incident",
+            },
+        }
+    }
+
+
+def signed_pagerduty_post(secrets: list[str], body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A webhook the way PagerDuty posts it: the raw body, one `v1=` signature per secret (comma-
+    separated, as during a secret rotation) and the event id in X-Webhook-Id."""
+    raw = json.dumps(body).encode()
+    signature = ",".join(pagerduty_signature(secret, raw) for secret in secrets)
+    return raw, {
+        "Content-Type": "application/json",
+        "X-PagerDuty-Signature": signature,
+        "X-Webhook-Id": str(body.get("event", {}).get("id", "")),
+        "X-Webhook-Subscription": "PSUB0FAKE",
+    }
+
+
+def start_fake_pagerduty() -> FakeServer:
+    """`directory` maps a PagerDuty user id to their email (GET /users/{id})."""
+    users: dict[str, str] = {}
+    server = FakeServer(lambda request: _pagerduty_responder(request, users))
+    server.directory = users
+    return server
 
 
 def start_fake_slack() -> FakeServer:

@@ -184,7 +184,7 @@ def test_snapshot_round_trips_through_json() -> None:
         ([], 0, {"steps": "Add at least one step."}),
         ([(0, 1)], 0, {"steps[0].delay_minutes": "Wait 1 to 1440 minutes before the next step."}),
         ([(5, 1), (1441, 1)], 0, {"steps[1].delay_minutes": "Wait 1 to 1440 minutes before the next step."}),
-        ([(5, 0)], 0, {"steps[0].targets": "Choose at least one schedule or person to page."}),
+        ([(5, 0)], 0, {"steps[0].targets": "Choose at least one schedule, person or PagerDuty service to page."}),
         ([(5, 1)], 6, {"repeat": "Repeat the chain 0 to 5 times."}),
     ],
 )

@@ -64,6 +64,7 @@ class IncidentsApi(Controller):
             settings.seconds_per_delay_minute,
             settings.public_url,
             policy_id=data.escalation_policy_id,
+            secret_key=settings.secret_key,
         )
         return incident_view(await describe_incident(db_session, incident))
 
