@@ -37,6 +37,7 @@ from app.db.models import WebSession
 from app.routes.api.incidents import IncidentsApi
 from app.routes.api.me import MeApi
 from app.routes.api.members import MembersApi
+from app.routes.api.pagerduty import PagerDutyApi
 from app.routes.api.policies import PoliciesApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.api.slots import SlotsApi
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SlotsApi,
             IncidentsApi,
             PoliciesApi,
+            PagerDutyApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).

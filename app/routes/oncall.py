@@ -27,6 +27,7 @@ from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
 from app.services.overrides import holds_time, swap_choices, swaps_for
+from app.services.pagerduty import connected_services
 from app.services.policies import list_policies
 from app.services.schedules import (
     create_schedule,
@@ -165,6 +166,7 @@ class OnCallPages(Controller):
                 "schedule": schedule,
                 "people": people,
                 "policies": await list_policies(db_session, access.workspace.id),
+                "services": await connected_services(db_session, access.workspace.id),
                 "zones": zone_choices(),
                 "weekdays": WEEKDAYS,
             },

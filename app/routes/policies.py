@@ -19,6 +19,7 @@ from app.routes.policy_form import PolicyForm
 from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
+from app.services.pagerduty import connected_services
 from app.services.policies import (
     PolicyView,
     create_policy,
@@ -75,6 +76,7 @@ class PolicyPages(Controller):
                 "errors": form_errors(errors or {}),
                 "schedules": await list_schedules(db_session, access.workspace.id),
                 "people": await slot_holders(db_session, access.workspace.id),
+                "services": await connected_services(db_session, access.workspace.id),
             },
             status_code=status_code,
         )

@@ -15,13 +15,15 @@ MAX_ROWS = 20
 @dataclass
 class StepRow:
     delay_minutes: str = "15"
-    targets: list[str] = field(default_factory=list)  # "schedule:<id>" or "user:<email>"
+    targets: list[str] = field(default_factory=list)  # "schedule:<id>", "user:<email>" or "pagerduty:<id>"
 
 
 def _choice(target: TargetView) -> str:
     """A target as the form's select names it."""
     if target.schedule is not None:
         return f"schedule:{target.schedule.id}"
+    if target.service is not None:
+        return f"pagerduty:{target.service.id}"
     return f"user:{target.user.email if target.user is not None else ''}"
 
 
@@ -76,13 +78,17 @@ class PolicyForm:
             "steps": [
                 {
                     "delay_minutes": step.delay_minutes,
-                    "targets": [
-                        {"schedule_id": v.removeprefix("schedule:")}
-                        if v.startswith("schedule:")
-                        else {"user": v.removeprefix("user:")}
-                        for v in step.targets
-                    ],
+                    "targets": [_target(v) for v in step.targets],
                 }
                 for step in self.steps
             ],
         }
+
+
+def _target(choice: str) -> dict[str, str]:
+    """A choice of the form's select as the API's target."""
+    if choice.startswith("schedule:"):
+        return {"schedule_id": choice.removeprefix("schedule:")}
+    if choice.startswith("pagerduty:"):
+        return {"pagerduty_service_id": choice.removeprefix("pagerduty:")}
+    return {"user": choice.removeprefix("user:")}

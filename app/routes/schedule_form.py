@@ -29,6 +29,7 @@ class ScheduleForm:
     escalation_to: str = ""
     escalation_delay_minutes: str = "15"
     escalation_policy_id: str = ""
+    pagerduty_service_id: str = ""  # "Page through PagerDuty": a one-step policy is made and chosen
     members: list[str] = field(default_factory=lambda: ["", "", ""])
 
     @classmethod
@@ -63,6 +64,7 @@ class ScheduleForm:
             escalation_to=value("escalation_to"),
             escalation_delay_minutes=value("escalation_delay_minutes", "15"),
             escalation_policy_id=value("escalation_policy_id"),
+            pagerduty_service_id=value("pagerduty_service_id"),
             members=members or [""],
         )
         return form, value("action")
@@ -87,6 +89,7 @@ class ScheduleForm:
             "escalation_to": self.escalation_to or None,
             "escalation_delay_minutes": self.escalation_delay_minutes,
             "escalation_policy_id": self.escalation_policy_id or None,
+            "pagerduty_service_id": self.pagerduty_service_id or None,
         }
 
     def _starts_at_iso(self) -> str | None:

@@ -1,4 +1,5 @@
-"""Settings: the workspace and API tokens (yours; admins see everyone's)."""
+"""Settings: the workspace, API tokens (yours; admins see everyone's) and Integrations (Slack,
+Twilio, PagerDuty connections, the delivery log)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
@@ -18,12 +19,25 @@ from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
 from app.services.deliveries import recent_deliveries
-from app.services.errors import FieldError
+from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import set_incident_channel
+from app.services.pagerduty import (
+    create_service,
+    delete_service,
+    list_services,
+    replace_keys,
+    send_test_event,
+    webhook_url,
+)
 from app.services.tokens import issue_token, list_tokens, revoke_workspace_token
 
 VIEWER = {"role": Role.VIEWER}
+ADMIN = {"role": Role.ADMIN}
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 class SettingsPages(Controller):
@@ -50,14 +64,20 @@ class SettingsPages(Controller):
     async def index(self, db_session: AsyncSession, access: WorkspaceAccess) -> Template:
         return await self._render(db_session, access)
 
-    @get("/integrations", name="integrations", opt={"role": Role.ADMIN})
-    async def integrations(
+    async def _integrations(
         self,
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         access: WorkspaceAccess,
+        *,
+        pd_form: dict[str, str] | None = None,
+        pd_errors: dict[str, str] | None = None,
+        pd_new: tuple[str, str] | None = None,
+        keys_for: str = "",
+        status_code: int = 200,
     ) -> Template:
         settings = settings_of(request)
+        services = await list_services(db_session, access.workspace.id, settings.secret_key)
         return Template(
             "settings/integrations.html",
             context={
@@ -75,10 +95,88 @@ class SettingsPages(Controller):
                 "twilio_ready": bool(settings.twilio_account_sid and settings.twilio_auth_token),
                 "channel": access.workspace.slack_channel_id or "",
                 "deliveries": await recent_deliveries(db_session, access.workspace.id),
+                "services": services,
+                "pd_form": pd_form or {},
+                "pd_errors": pd_errors or {},
+                "pd_new": pd_new,  # (label, inbound URL): the URL is shown this once
+                "keys_for": keys_for,  # the connection whose "enter the keys again" form has errors
+                "test_waiting": any(state.tone == "waiting" for v in services for _, state in v.last_test),
             },
+            status_code=status_code,
         )
 
-    @post("/integrations/slack-channel", name="slack_channel", opt={"role": Role.ADMIN}, status_code=303)
+    @get("/integrations", name="integrations", opt=ADMIN)
+    async def integrations(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+    ) -> Template:
+        return await self._integrations(request, db_session, access)
+
+    @post("/integrations/pagerduty", name="pagerduty_create", opt=ADMIN, status_code=200)
+    async def pagerduty_create(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
+    ) -> Template:
+        form = {k: field(data, k) for k in ("label", "routing_key", "signing_secret", "api_key")}
+        settings = settings_of(request)
+        try:
+            service, token = await create_service(db_session, access.workspace.id, settings.secret_key, form)
+        except FieldError as exc:
+            kept = {"label": form["label"]}  # keys are never echoed back into the page
+            return await self._integrations(
+                request, db_session, access, pd_form=kept, pd_errors=exc.errors, status_code=422
+            )
+        url = webhook_url(settings.public_url, token)
+        return await self._integrations(request, db_session, access, pd_new=(service.label, url))
+
+    @post("/integrations/pagerduty/{service_id:str}/keys", name="pagerduty_keys", opt=ADMIN, status_code=303)
+    async def pagerduty_keys(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        service_id: str,
+        data: Form,
+    ) -> Response[Any]:
+        form = {k: field(data, k) for k in ("routing_key", "signing_secret", "api_key")}
+        settings = settings_of(request)
+        try:
+            service = await replace_keys(db_session, access.workspace.id, service_id, settings.secret_key, form)
+        except FieldError as exc:
+            return await self._integrations(
+                request, db_session, access, pd_errors=exc.errors, keys_for=service_id, status_code=422
+            )
+        return back_to(request, self._back(access), notice=f"New keys saved for {service.label}.")
+
+    @post("/integrations/pagerduty/{service_id:str}/test", name="pagerduty_test", opt=ADMIN, status_code=303)
+    async def pagerduty_test(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, service_id: str
+    ) -> Redirect:
+        settings = settings_of(request)
+        try:
+            await send_test_event(db_session, access.workspace.id, service_id, settings.secret_key, _now())
+        except FieldError as exc:
+            return back_to(request, self._back(access), error=next(iter(exc.errors.values())))
+        return back_to(
+            request, self._back(access), notice="Test event sent: a trigger, then the resolve that closes it."
+        )
+
+    @post("/integrations/pagerduty/{service_id:str}/delete", name="pagerduty_delete", opt=ADMIN, status_code=303)
+    async def pagerduty_delete(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, service_id: str
+    ) -> Redirect:
+        try:
+            await delete_service(db_session, access.workspace.id, service_id)
+        except Conflict as exc:
+            return back_to(request, self._back(access), error=str(exc))
+        return back_to(request, self._back(access), notice="PagerDuty connection deleted.")
+
+    @staticmethod
+    def _back(access: WorkspaceAccess) -> str:
+        return f"/ws/{access.workspace.slug}/settings/integrations"
+
+    @post("/integrations/slack-channel", name="slack_channel", opt=ADMIN, status_code=303)
     async def set_channel(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
     ) -> Redirect:

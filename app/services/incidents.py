@@ -20,6 +20,7 @@ from app.db.models import (
     IncidentResponder,
     OnCallSchedule,
     Page,
+    PagerDutyService,
     TimelineEntry,
     UserProfile,
     Workspace,
@@ -251,6 +252,7 @@ class IncidentView:
     deliveries: dict[uuid.UUID, list[tuple[str, DeliveryState]]] = field(default_factory=dict)
     policy: EscalationPolicy | None = None
     chain: Chain = field(default_factory=lambda: Chain(()))
+    services: dict[uuid.UUID | None, str] = field(default_factory=dict)  # PagerDuty services paged: labels
 
     @property
     def steps(self) -> list[ChainStepView]:
@@ -341,6 +343,12 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
                 state = delivery_state(row.channel, row.status, row.provider_status, row.error)
                 deliveries[row.page_id].append((CHANNEL_NAMES.get(row.channel, row.channel), state))
     policy = await db.get(EscalationPolicy, incident.escalation_policy_id) if incident.escalation_policy_id else None
+    service_ids = {page.pagerduty_service_id for page, _ in pages if page.pagerduty_service_id is not None}
+    services: dict[uuid.UUID | None, str] = (
+        {s.id: s.label for s in await db.scalars(select(PagerDutyService).where(PagerDutyService.id.in_(service_ids)))}
+        if service_ids
+        else {}
+    )
     return IncidentView(
         incident,
         schedule,
@@ -350,6 +358,7 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
         deliveries,
         policy,
         chain_of(incident),
+        services,
     )
 
 

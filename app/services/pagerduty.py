@@ -211,6 +211,19 @@ async def describe_service(db: AsyncSession, service: PagerDutyService, secret_k
     )
 
 
+async def connected_services(db: AsyncSession, workspace_id: uuid.UUID) -> list[PagerDutyService]:
+    """The workspace's connections by label (for the choices of the policy and schedule forms)."""
+    rows = list(
+        await db.scalars(
+            select(PagerDutyService)
+            .where(PagerDutyService.workspace_id == workspace_id)
+            .order_by(PagerDutyService.label)
+        )
+    )
+    await db.commit()
+    return rows
+
+
 async def list_services(db: AsyncSession, workspace_id: uuid.UUID, secret_key: str) -> list[ServiceView]:
     rows = list(
         await db.scalars(

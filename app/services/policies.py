@@ -21,6 +21,7 @@ from app.db.models import (
     EscalationTarget,
     Membership,
     OnCallSchedule,
+    PagerDutyService,
     UserProfile,
 )
 from app.db.transactions import lock_row, writing
@@ -35,11 +36,14 @@ MAX_NAME = 120
 class TargetView:
     schedule: OnCallSchedule | None
     user: UserProfile | None
+    service: PagerDutyService | None = None
 
     @property
     def label(self) -> str:
         if self.schedule is not None:
             return f"On call: {self.schedule.name}"
+        if self.service is not None:
+            return f"PagerDuty: {self.service.label}"
         return self.user.display_name if self.user is not None else "?"
 
 
@@ -95,10 +99,13 @@ def parse_policy(raw: Mapping[str, Any]) -> PolicyInput:
         given.append(len(raw_step.get("targets") or []))
         for j, raw_target in enumerate(raw_step.get("targets") or []):
             schedule_id, user = raw_target.get("schedule_id"), raw_target.get("user")
-            if bool(schedule_id) == bool(user):
-                errors[f"steps[{i}].targets[{j}]"] = "Give either a schedule_id or a user, not both."
+            service_id = raw_target.get("pagerduty_service_id")
+            if sum(bool(v) for v in (schedule_id, user, service_id)) != 1:
+                errors[f"steps[{i}].targets[{j}]"] = "Give one of schedule_id, user or pagerduty_service_id."
             elif schedule_id:
                 targets.append((TargetKind.SCHEDULE, str(schedule_id)))
+            elif service_id:
+                targets.append((TargetKind.PAGERDUTY, str(service_id)))
             else:
                 targets.append((TargetKind.USER, str(user).strip().lower()))
         steps.append((delay, tuple(targets)))
@@ -110,15 +117,16 @@ def parse_policy(raw: Mapping[str, Any]) -> PolicyInput:
     return PolicyInput(name, repeat, tuple(steps))
 
 
-async def _resolve_targets(
-    db: AsyncSession, workspace_id: uuid.UUID, data: PolicyInput
-) -> list[list[tuple[uuid.UUID | None, uuid.UUID | None]]]:
-    """Each step's targets as (schedule id, user id), every one checked to belong to this workspace
-    (a person: an active member with role member or above)."""
+Resolved = tuple[uuid.UUID | None, uuid.UUID | None, uuid.UUID | None]  # (schedule, user, PagerDuty service)
+
+
+async def _resolve_targets(db: AsyncSession, workspace_id: uuid.UUID, data: PolicyInput) -> list[list[Resolved]]:
+    """Each step's targets as (schedule id, user id, service id), every one checked to belong to this
+    workspace (a person: an active member with role member or above)."""
     errors: dict[str, str] = {}
-    resolved: list[list[tuple[uuid.UUID | None, uuid.UUID | None]]] = []
+    resolved: list[list[Resolved]] = []
     for i, (_, targets) in enumerate(data.steps):
-        row: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
+        row: list[Resolved] = []
         for j, (kind, value) in enumerate(targets):
             if kind is TargetKind.SCHEDULE:
                 path = f"steps[{i}].targets[{j}].schedule_id"
@@ -129,7 +137,17 @@ async def _resolve_targets(
                 if schedule is None or schedule.workspace_id != workspace_id:
                     errors[path] = "Choose a schedule of this workspace."
                 else:
-                    row.append((schedule.id, None))
+                    row.append((schedule.id, None, None))
+            elif kind is TargetKind.PAGERDUTY:
+                path = f"steps[{i}].targets[{j}].pagerduty_service_id"
+                try:
+                    service = await db.get(PagerDutyService, uuid.UUID(value))
+                except ValueError:
+                    service = None
+                if service is None or service.workspace_id != workspace_id:
+                    errors[path] = "Choose a PagerDuty service connected to this workspace."
+                else:
+                    row.append((None, None, service.id))
             else:
                 path = f"steps[{i}].targets[{j}].user"
                 user_id = await db.scalar(
@@ -145,7 +163,7 @@ async def _resolve_targets(
                 if user_id is None:
                     errors[path] = f"{value} is not an active member of this workspace with role member or above."
                 else:
-                    row.append((None, user_id))
+                    row.append((None, user_id, None))
         resolved.append(row)
     if errors:
         raise FieldError(errors)
@@ -163,7 +181,12 @@ async def _write_steps(db: AsyncSession, policy: EscalationPolicy, data: PolicyI
         for t_position, target in enumerate(dict.fromkeys(targets)):  # the same target once a step
             db.add(
                 EscalationTarget(
-                    id=uuid.uuid4(), step_id=step.id, position=t_position, schedule_id=target[0], user_id=target[1]
+                    id=uuid.uuid4(),
+                    step_id=step.id,
+                    position=t_position,
+                    schedule_id=target[0],
+                    user_id=target[1],
+                    pagerduty_service_id=target[2],
                 )
             )
     await db.flush()
@@ -250,9 +273,10 @@ async def describe_policy(db: AsyncSession, policy: EscalationPolicy) -> PolicyV
     rows = (
         (
             await db.execute(
-                select(EscalationTarget, OnCallSchedule, UserProfile)
+                select(EscalationTarget, OnCallSchedule, UserProfile, PagerDutyService)
                 .outerjoin(OnCallSchedule, OnCallSchedule.id == EscalationTarget.schedule_id)
                 .outerjoin(UserProfile, UserProfile.id == EscalationTarget.user_id)
+                .outerjoin(PagerDutyService, PagerDutyService.id == EscalationTarget.pagerduty_service_id)
                 .where(EscalationTarget.step_id.in_([s.id for s in steps]))
                 .order_by(EscalationTarget.position)
             )
@@ -261,8 +285,8 @@ async def describe_policy(db: AsyncSession, policy: EscalationPolicy) -> PolicyV
         else []
     )
     by_step: dict[uuid.UUID, list[TargetView]] = {s.id: [] for s in steps}
-    for target, schedule, user in rows:
-        by_step[target.step_id].append(TargetView(schedule, user))
+    for target, schedule, user, service in rows:
+        by_step[target.step_id].append(TargetView(schedule, user, service))
     used_by = tuple(
         await db.scalars(
             select(OnCallSchedule.name)
@@ -283,6 +307,8 @@ async def list_policies(db: AsyncSession, workspace_id: uuid.UUID) -> list[Polic
 def _target_body(target: TargetView) -> dict[str, str]:
     if target.schedule is not None:
         return {"schedule_id": str(target.schedule.id)}
+    if target.service is not None:
+        return {"pagerduty_service_id": str(target.service.id)}
     return {"user": target.user.email if target.user is not None else ""}
 
 
@@ -310,6 +336,8 @@ async def policy_chain(db: AsyncSession, policy: EscalationPolicy) -> Chain:
         for t in step.targets:
             if t.schedule is not None:
                 targets.append(Target(TargetKind.SCHEDULE, t.schedule.id, t.schedule.name))
+            elif t.service is not None:
+                targets.append(Target(TargetKind.PAGERDUTY, t.service.id, t.service.label))
             elif t.user is not None:
                 targets.append(Target(TargetKind.USER, t.user.id, t.user.display_name))
         steps.append(Step(step.delay_minutes, tuple(targets)))

@@ -33,6 +33,7 @@ from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
 from app.domain.schedules import ScheduleDefinition, ScheduleFieldErrors, parse_definition, parse_instant
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
+from app.services.pagerduty_policy import policy_for_service
 
 SLOT_ROLES = (Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)
 
@@ -90,6 +91,10 @@ def covered_until(rotation: Rotation[Any], horizon: datetime.datetime) -> dateti
 
 
 # ---------------------------------------------------------------- reading
+
+
+def _given(raw: object) -> bool:
+    return raw is not None and not (isinstance(raw, str) and not raw.strip())
 
 
 async def workspace_policy(db: AsyncSession, workspace_id: uuid.UUID, raw: object) -> uuid.UUID | None:
@@ -371,6 +376,10 @@ async def create_schedule(
             )
         ):
             raise FieldError.one("name", f"There is already a schedule called {definition.name}.")
+        if _given(raw.get("pagerduty_service_id")):
+            policy_id = await policy_for_service(
+                db, workspace_id, raw["pagerduty_service_id"], definition.escalation_delay_minutes
+            )
         schedule = OnCallSchedule(
             workspace_id=workspace_id,
             name=definition.name,
@@ -451,6 +460,10 @@ async def update_schedule(
             )
         ):
             raise FieldError.one("name", f"There is already a schedule called {definition.name}.")
+        if _given(changes.get("pagerduty_service_id")):
+            policy_id = await policy_for_service(
+                db, workspace_id, changes["pagerduty_service_id"], definition.escalation_delay_minutes
+            )
         old_rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, ("x",))
         effective = max(next_boundary(old_rotation, now), schedule.rotation_start)
         schedule.name = definition.name

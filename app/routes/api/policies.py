@@ -31,10 +31,12 @@ UNSET = msgspec.UNSET
 
 
 class TargetIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A schedule (whoever is on call in it when the step fires) or a person, by email: one of the two."""
+    """A schedule (whoever is on call in it when the step fires), a person by email, or a PagerDuty
+    service (its own escalation pages the people): one of the three."""
 
     schedule_id: Text | None = None
     user: Text | None = None
+    pagerduty_service_id: Text | None = None
 
 
 class StepIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -102,9 +102,15 @@ class ResponderOut(TypedDict):
     joined_at: str
 
 
+class ServiceRef(TypedDict):
+    id: str
+    label: str
+
+
 class PageOut(TypedDict):
     id: str
-    user: UserOut | None
+    user: UserOut | None  # null when the page went to a PagerDuty service
+    pagerduty_service: ServiceRef | None
     step: int | None  # 0-based; null for a responder added by hand
     round: int | None  # 0-based
     status: str
@@ -239,6 +245,12 @@ def incident_view(view: IncidentView) -> IncidentOut:
             {
                 "id": str(page.id),
                 "user": maybe_user(user),
+                "pagerduty_service": {
+                    "id": str(page.pagerduty_service_id),
+                    "label": view.services.get(page.pagerduty_service_id, ""),
+                }
+                if page.pagerduty_service_id
+                else None,
                 "step": page.step,
                 "round": page.round,
                 "status": page.status,
@@ -259,9 +271,13 @@ class PolicyTargetUser(TypedDict):
     user: UserOut
 
 
+class PolicyTargetService(TypedDict):
+    pagerduty_service: ServiceRef
+
+
 class PolicyStepOut(TypedDict):
     delay_minutes: int
-    targets: list[PolicyTargetSchedule | PolicyTargetUser]
+    targets: list[PolicyTargetSchedule | PolicyTargetUser | PolicyTargetService]
 
 
 class PolicyOut(TypedDict):
@@ -275,10 +291,12 @@ class PolicyOut(TypedDict):
 def policy_view(view: PolicyView) -> PolicyOut:
     steps: list[PolicyStepOut] = []
     for step in view.steps:
-        targets: list[PolicyTargetSchedule | PolicyTargetUser] = []
+        targets: list[PolicyTargetSchedule | PolicyTargetUser | PolicyTargetService] = []
         for target in step.targets:
             if target.schedule is not None:
                 targets.append({"schedule": {"id": str(target.schedule.id), "name": target.schedule.name}})
+            elif target.service is not None:
+                targets.append({"pagerduty_service": {"id": str(target.service.id), "label": target.service.label}})
             elif target.user is not None:
                 targets.append({"user": user_view(target.user)})
         steps.append({"delay_minutes": step.delay_minutes, "targets": targets})
