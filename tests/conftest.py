@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
-from tests.fakes.servers import FakeServer, start_fake_slack, start_fake_twilio
+from tests.fakes.servers import FakeServer, start_fake_pagerduty, start_fake_slack, start_fake_twilio
 
 POSTGRES_URL = os.environ.get("VIGILO_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("VIGILO_TEST_REDIS_URL")
@@ -122,8 +122,17 @@ def fake_twilio() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def integration_settings(settings: Settings, fake_slack: FakeServer, fake_twilio: FakeServer) -> Settings:
-    """Settings whose Slack and Twilio SDKs talk to the local fakes."""
+def fake_pagerduty() -> Iterator[FakeServer]:
+    server = start_fake_pagerduty()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def integration_settings(
+    settings: Settings, fake_slack: FakeServer, fake_twilio: FakeServer, fake_pagerduty: FakeServer
+) -> Settings:
+    """Settings whose Slack, Twilio and PagerDuty clients talk to the local fakes."""
     return replace(
         settings,
         slack_bot_token="xoxb-test-token",
@@ -133,4 +142,6 @@ def integration_settings(settings: Settings, fake_slack: FakeServer, fake_twilio
         twilio_auth_token="test-twilio-auth-token",
         twilio_from_number="+15550009999",
         twilio_api_url=fake_twilio.url,
+        pagerduty_events_url=fake_pagerduty.url,
+        pagerduty_api_url=fake_pagerduty.url,
     )

@@ -944,7 +944,9 @@ async def test_policy_pages_create_with_field_errors_and_reorder(web: Web, db: A
     assert 'value="Web policy"' in bad.text
     no_targets = await form_post(web, new, {"name": "Web policy", "step_0_delay": "5", "action": ""}, new)
     assert no_targets.status_code == 422
-    assert "Choose at least one schedule, person or PagerDuty service to page." in element(no_targets.text, "step_0_targets-error")
+    assert "Choose at least one schedule, person or PagerDuty service to page." in element(
+        no_targets.text, "step_0_targets-error"
+    )
     # A person who cannot be paged (posted by hand: the form does not offer them) and a bad repeat.
     crafted = {**typed, "step_0_delay": "5", "step_0_targets": [f"user:{team['vic'].email}"], "repeat": "9"}
     refused = await form_post(web, new, {**crafted, "action": ""}, new)
