@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.fakes.servers import FakeServer, start_fake_slack
+from tests.fakes.servers import FakeServer, start_fake_pagerduty, start_fake_slack
 
 CHROMIUM = os.environ.get("VIGILO_CHROMIUM", "/usr/bin/chromium")
 DEMO_PASSWORD = "e2e-demo-password"
@@ -74,7 +74,17 @@ def slack_fake() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory, slack_fake: FakeServer) -> Iterator[LiveServer]:
+def pagerduty_fake() -> Iterator[FakeServer]:
+    """The fake PagerDuty (Events API v2 and REST API) the live server talks to (through the real client)."""
+    server = start_fake_pagerduty()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, slack_fake: FakeServer, pagerduty_fake: FakeServer
+) -> Iterator[LiveServer]:
     """`vigilo migrate`, `vigilo demo`, `vigilo serve` on a fresh SQLite file, as `make run` does."""
     workdir = tmp_path_factory.mktemp("live")
     port = _free_port()
@@ -88,6 +98,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, slack_fake: FakeServer
         "VIGILO_SLACK_BOT_TOKEN": "xoxb-e2e",
         "VIGILO_SLACK_SIGNING_SECRET": "e2e-signing-secret",
         "VIGILO_SLACK_API_URL": slack_fake.url + "/api/",
+        "VIGILO_PAGERDUTY_EVENTS_URL": pagerduty_fake.url,
+        "VIGILO_PAGERDUTY_API_URL": pagerduty_fake.url,
     }
     env.pop("VIGILO_REDIS_URL", None)
     server = LiveServer(f"http://127.0.0.1:{port}", env)

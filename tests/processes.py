@@ -1,6 +1,6 @@
 """Production parts as separate processes, for the tests that break them: a private redis-server on a
 free port (never the shared one), `vigilo worker` and `vigilo serve` processes on PostgreSQL, with the
-fake Slack and Twilio servers behind the real SDKs. Delays are scaled (VIGILO_SECONDS_PER_DELAY_MINUTE),
+fake Slack, Twilio and PagerDuty servers behind the real SDKs. Delays are scaled (VIGILO_SECONDS_PER_DELAY_MINUTE),
 the periodic sweeps tick every second and a send times out after two seconds, so faults play out fast."""
 
 from __future__ import annotations
@@ -175,6 +175,8 @@ def stack(integration_settings: Settings, redis_server: RedisServer, tmp_path: P
         "VIGILO_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
         "VIGILO_TWILIO_FROM_NUMBER": settings.twilio_from_number or "",
         "VIGILO_TWILIO_API_URL": settings.twilio_api_url or "",
+        "VIGILO_PAGERDUTY_EVENTS_URL": settings.pagerduty_events_url,
+        "VIGILO_PAGERDUTY_API_URL": settings.pagerduty_api_url,
         "VIGILO_SECONDS_PER_DELAY_MINUTE": str(SCALE),
         "VIGILO_TICK_SECONDS": str(TICK_SECONDS),
         "VIGILO_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import EscalationPolicy, EscalationStep, EscalationTarget, PagerDutyService
 from app.services.errors import FieldError
 
+MAX_NAME = 120  # a policy's name column
+
 
 async def policy_for_service(db: AsyncSession, workspace_id: uuid.UUID, raw: object, delay_minutes: int) -> uuid.UUID:
     """The one-step policy paging this workspace's PagerDuty service `raw` (an id): an existing one
@@ -28,6 +30,12 @@ async def policy_for_service(db: AsyncSession, workspace_id: uuid.UUID, raw: obj
         .having(func.count(EscalationStep.id) == 1)
         .scalar_subquery()
     )
+    one_target = (
+        select(EscalationTarget.step_id)
+        .group_by(EscalationTarget.step_id)
+        .having(func.count(EscalationTarget.id) == 1)
+        .scalar_subquery()
+    )
     found = await db.scalar(
         select(EscalationPolicy.id)
         .join(EscalationStep, EscalationStep.policy_id == EscalationPolicy.id)
@@ -36,22 +44,22 @@ async def policy_for_service(db: AsyncSession, workspace_id: uuid.UUID, raw: obj
             EscalationPolicy.workspace_id == workspace_id,
             EscalationPolicy.repeat == 0,
             EscalationPolicy.id.in_(one_step),
+            EscalationStep.id.in_(one_target),
             EscalationStep.delay_minutes == delay_minutes,
             EscalationTarget.pagerduty_service_id == service.id,
         )
-        .group_by(EscalationPolicy.id)
-        .having(func.count(EscalationTarget.id) == 1)
-        .order_by(EscalationPolicy.id)
+        .order_by(EscalationPolicy.name)
         .limit(1)
     )
     if found is not None:
         return found
     taken = set(await db.scalars(select(EscalationPolicy.name).where(EscalationPolicy.workspace_id == workspace_id)))
-    name, n = f"PagerDuty: {service.label}", 1
+    base = f"PagerDuty: {service.label}"[: MAX_NAME - 6]  # room for " (99)"
+    name, n = base, 1
     while name in taken:
         n += 1
-        name = f"PagerDuty: {service.label} ({n})"
-    policy = EscalationPolicy(id=uuid.uuid4(), workspace_id=workspace_id, name=name[:120], repeat=0)
+        name = f"{base} ({n})"
+    policy = EscalationPolicy(id=uuid.uuid4(), workspace_id=workspace_id, name=name, repeat=0)
     db.add(policy)
     await db.flush()
     step = EscalationStep(id=uuid.uuid4(), policy_id=policy.id, position=0, delay_minutes=delay_minutes)

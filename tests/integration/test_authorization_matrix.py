@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,12 @@ from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
+from app.services.pagerduty import create_service
 from app.services.policies import create_policy
 from app.services.schedules import create_schedule
 from app.services.tokens import issue_token, revoke_token
 from tests.factories import PASSWORD, Team, make_team
+from tests.fakes.servers import FakeServer
 from tests.web import csrf_token, login
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -91,6 +93,9 @@ SWAP_TARGET = Rule("swap-target", Role.MEMBER, own=True, admins_bypass=False)
 # cookie or token changes nothing, so an unsigned call is refused the same way for everyone.
 SLACK_SIGNED = Rule("slack-signature", fixed=401)
 TWILIO_SIGNED = Rule("twilio-signature", fixed=403)
+# PagerDuty's webhook URL names its connection by a token (an unknown one is 404); for a real one, the
+# call is refused unless X-PagerDuty-Signature matches that connection's secret.
+PAGERDUTY_SIGNED = Rule("pagerduty-signature", fixed=401)
 # Litestar's catch-all under /schema answers 404 for any path it does not render.
 SCHEMA_NOT_FOUND = Rule("schema-not-found", fixed=404)
 # The first-run page is gone once anyone has an account; one-time links unknown to us are 404.
@@ -137,6 +142,12 @@ NEW_POLICY = {
 }
 POLICY = WS + "/escalation-policies/{policy_id}"
 API_POLICY = API + "/escalation-policies/{policy_id}"
+PAGERDUTY = WS + "/settings/integrations/pagerduty"
+NEW_PAGERDUTY_SERVICE = {
+    "label": "Matrix PD {case}",
+    "routing_key": "R0UTINGKEY" + "m" * 22,
+    "signing_secret": "matrix-signing-secret",
+}
 
 ROUTES: dict[tuple[str, str], Row] = {
     # -------- outside any workspace
@@ -158,6 +169,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/integrations/twilio_status"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/twilio_voice/answer/{call_id}"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/twilio_voice/status"): Row(TWILIO_SIGNED, body={}),
+    ("POST", "/integrations/pagerduty/{token}"): Row(PAGERDUTY_SIGNED, "pagerduty_service", body={}),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
@@ -188,6 +200,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", WS + "/settings"): Row(VIEWER),
     ("GET", WS + "/settings/integrations"): Row(ADMIN),
     ("POST", WS + "/settings/integrations/slack-channel"): Row(ADMIN, body={"channel": "C0INCIDENT"}),
+    ("POST", PAGERDUTY): Row(ADMIN, body={}),
+    ("POST", PAGERDUTY + "/{service_id}/keys"): Row(ADMIN, "pagerduty_service", body={}),
+    ("POST", PAGERDUTY + "/{service_id}/test"): Row(ADMIN, "pagerduty_service", body={}),
+    ("POST", PAGERDUTY + "/{service_id}/delete"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", WS + "/settings/tokens"): Row(VIEWER, body={"name": "matrix"}),
     ("POST", WS + "/settings/tokens/{token_id}/revoke"): Row(OWN_TOKEN, "token", body={}),
     ("GET", WS + "/oncall"): Row(VIEWER),
@@ -248,6 +264,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", API_POLICY): Row(VIEWER, "policy"),
     ("PATCH", API_POLICY): Row(ADMIN, "policy", body={"repeat": 2}),
     ("DELETE", API_POLICY): Row(ADMIN, "policy"),
+    ("GET", API + "/pagerduty-services"): Row(ADMIN),
+    ("POST", API + "/pagerduty-services"): Row(ADMIN, body=NEW_PAGERDUTY_SERVICE),
+    ("DELETE", API + "/pagerduty-services/{service_id}"): Row(ADMIN, "pagerduty_service"),
 }
 
 # ---------------------------------------------------------------- the route table
@@ -546,6 +565,17 @@ class World:
         }
         return {"policy_id": str((await create_policy(self.db, self.acme.workspace.id, body)).id)}
 
+    async def make_pagerduty_service(self, _holder: str) -> dict[str, str]:
+        """A PagerDuty connection: its id, and its inbound URL's token (the webhook row's {token})."""
+        self.made += 1
+        body = {
+            "label": f"Matrix PD {self.made}",
+            "routing_key": f"R0UTINGKEY{self.made:022d}",
+            "signing_secret": "matrix-signing-secret",
+        }
+        service, token = await create_service(self.db, self.acme.workspace.id, self.settings.secret_key, body)
+        return {"service_id": str(service.id), "token": token}
+
     async def make_invitation(self, _holder: str) -> dict[str, str]:
         self.made += 1
         await invite(self.db, self.access("owner"), f"invited{self.made}@acme.test", "member", _now())
@@ -771,11 +801,13 @@ def test_expected_statuses_follow_the_rules() -> None:
 
 
 async def test_every_route_answers_every_caller_as_its_rule_says(
-    settings: Settings, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, db: AsyncSession, monkeypatch: pytest.MonkeyPatch, fake_pagerduty: FakeServer
 ) -> None:
     # The matrix signs people in some twenty times per database; argon2 at its production cost
     # (~0.3 s a hash) would be most of the run. Cheaper parameters change nothing about who gets in.
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    # "Send test event" (let through for admins) goes to the fake PagerDuty, never the real one.
+    settings = replace(settings, pagerduty_events_url=fake_pagerduty.url, pagerduty_api_url=fake_pagerduty.url)
     app = create_app(settings)
     problems = coverage_problems(app)
     assert not problems, "The authorization matrix does not match the app's routes:\n" + "\n".join(problems)

@@ -45,6 +45,26 @@ def test_defaults_are_the_embedded_mode(tmp_path: Path) -> None:
             {"VIGILO_ENV": "production", "VIGILO_SECRET_KEY": GOOD_KEY, "VIGILO_SLACK_API_URL": "http://127.0.0.1:1/"},
             "VIGILO_SLACK_API_URL",
         ),
+        ({"VIGILO_PAGERDUTY_EVENTS_URL": "events.pagerduty.com"}, "VIGILO_PAGERDUTY_EVENTS_URL"),
+        ({"VIGILO_PAGERDUTY_EVENTS_URL": "ftp://127.0.0.1:1"}, "VIGILO_PAGERDUTY_EVENTS_URL"),
+        ({"VIGILO_PAGERDUTY_API_URL": "not a url"}, "VIGILO_PAGERDUTY_API_URL"),
+        (
+            {
+                "VIGILO_ENV": "production",
+                "VIGILO_SECRET_KEY": GOOD_KEY,
+                "VIGILO_PAGERDUTY_EVENTS_URL": "http://127.0.0.1:1",
+            },
+            "VIGILO_PAGERDUTY_EVENTS_URL",
+        ),
+        (
+            # Even pointing at PagerDuty itself: in production the URLs are not settings at all.
+            {
+                "VIGILO_ENV": "production",
+                "VIGILO_SECRET_KEY": GOOD_KEY,
+                "VIGILO_PAGERDUTY_API_URL": "https://api.pagerduty.com",
+            },
+            "VIGILO_PAGERDUTY_API_URL",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(environ: dict[str, str], variable: str, tmp_path: Path) -> None:
@@ -52,6 +72,28 @@ def test_bad_settings_name_the_variable(environ: dict[str, str], variable: str, 
         Settings.from_env(environ, dotenv=tmp_path / "missing.env")
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable + ":")
+
+
+def test_pagerduty_urls_default_to_pagerduty_and_take_a_test_server(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.env"
+    defaults = Settings.from_env({}, dotenv=missing)
+    assert defaults.pagerduty_events_url == "https://events.pagerduty.com"
+    assert defaults.pagerduty_api_url == "https://api.pagerduty.com"
+    assert Settings().pagerduty_events_url == defaults.pagerduty_events_url
+    assert Settings().pagerduty_api_url == defaults.pagerduty_api_url
+    fake = Settings.from_env(
+        {
+            "VIGILO_ENV": "test",
+            "VIGILO_PAGERDUTY_EVENTS_URL": "http://127.0.0.1:8765/",
+            "VIGILO_PAGERDUTY_API_URL": " http://127.0.0.1:8766 ",
+        },
+        dotenv=missing,
+    )
+    assert fake.env is Environment.TEST
+    assert (fake.pagerduty_events_url, fake.pagerduty_api_url) == ("http://127.0.0.1:8765", "http://127.0.0.1:8766")
+    # Production without them keeps PagerDuty's own.
+    production = Settings.from_env({"VIGILO_ENV": "production", "VIGILO_SECRET_KEY": GOOD_KEY}, dotenv=missing)
+    assert production.pagerduty_events_url == "https://events.pagerduty.com"
 
 
 def test_dotenv_fills_in_what_the_environment_lacks(tmp_path: Path) -> None:
