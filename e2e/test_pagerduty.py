@@ -165,7 +165,6 @@ def test_admin_connects_pagerduty_and_an_ack_there_comes_back(
             expect(phone.locator(error)).to_be_visible()
             _below(phone, field, error)
         _fits_a_phone(phone, "Integrations with every PagerDuty error")
-        phone.locator("#pagerduty-form").scroll_into_view_if_needed()
         _shot(phone, "pagerduty-errors-phone")
     finally:
         phone_context.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -44,3 +47,22 @@ async def lock_row(db: AsyncSession, model: type[DeclarativeBase], row_id: uuid.
         select(model.id).where(model.id == row_id).with_for_update(key_share=True)  # type: ignore[attr-defined]
     )
     return found is not None
+
+
+T = TypeVar("T")
+_RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure: PostgreSQL rolled us back
+
+
+async def retrying(unit: Callable[[], Awaitable[T]], tries: int = 3) -> T:
+    """Run a unit of work again when PostgreSQL chose it as a deadlock's victim (its transaction was
+    rolled back whole, so running it again is safe). Deleting a policy, a schedule or a PagerDuty
+    connection sets a column of the incidents or pages that refer to it to NULL, and so meets the
+    escalation worker on those rows in the other order."""
+    for attempt in range(tries):
+        try:
+            return await unit()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -24,7 +24,7 @@ from app.db.models import (
     PagerDutyService,
     Workspace,
 )
-from app.db.transactions import lock_row, writing
+from app.db.transactions import lock_row, retrying, writing
 from app.domain.delivery_states import DeliveryState, delivery_state
 from app.services import jobs
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
@@ -161,22 +161,26 @@ async def policies_using(db: AsyncSession, service_id: uuid.UUID) -> list[str]:
 async def delete_service(db: AsyncSession, workspace_id: uuid.UUID, service_id: uuid.UUID | str) -> None:
     """Delete a connection no policy pages through (running incidents fall back to Vigilo's paging)."""
     try:
-        async with writing(db):
-            service = await get_service(db, workspace_id, service_id)
-            await lock_row(db, PagerDutyService, service.id)
-            used = await policies_using(db, service.id)
-            if used:
-                names = ", ".join(used)
-                raise Conflict(
-                    f"{service.label} is paged by the polic{'ies' if len(used) > 1 else 'y'} {names}; "
-                    "change or delete them first."
-                )
-            await db.delete(service)
-            await db.flush()
+        await retrying(lambda: _delete_service(db, workspace_id, service_id))
     except IntegrityError:  # a policy step was pointed at it between the check and the delete
         raise Conflict(
             "The service came into use by a policy while it was being deleted; nothing was deleted."
         ) from None
+
+
+async def _delete_service(db: AsyncSession, workspace_id: uuid.UUID, service_id: uuid.UUID | str) -> None:
+    async with writing(db):
+        service = await get_service(db, workspace_id, service_id)
+        await lock_row(db, PagerDutyService, service.id)
+        used = await policies_using(db, service.id)
+        if used:
+            names = ", ".join(used)
+            raise Conflict(
+                f"{service.label} is paged by the polic{'ies' if len(used) > 1 else 'y'} {names}; "
+                "change or delete them first."
+            )
+        await db.delete(service)
+        await db.flush()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from app.db.models import (
     PagerDutyService,
     UserProfile,
 )
-from app.db.transactions import lock_row, writing
+from app.db.transactions import lock_row, retrying, writing
 from app.domain.escalation import MAX_REPEAT, Chain, Step, Target, TargetKind, validate_steps
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.schedules import SLOT_ROLES
@@ -238,7 +238,7 @@ async def update_policy(
 async def delete_policy(db: AsyncSession, workspace_id: uuid.UUID, policy_id: uuid.UUID | str) -> None:
     """Delete a policy no schedule pages through (running incidents keep their copy of it)."""
     try:
-        await _delete_policy(db, workspace_id, policy_id)
+        await retrying(lambda: _delete_policy(db, workspace_id, policy_id))
     except IntegrityError:  # a schedule was pointed at it between the check and the delete
         raise Conflict("The policy came into use while it was being deleted; nothing was deleted.") from None
 

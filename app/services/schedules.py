@@ -27,7 +27,7 @@ from app.db.models import (
     RotationMember,
     UserProfile,
 )
-from app.db.transactions import lock_row, writing
+from app.db.transactions import lock_row, retrying, writing
 from app.domain.layering import ExistingSlot, Interval, plan_regeneration, subtract_overrides
 from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
@@ -560,7 +560,7 @@ async def delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_id
     """Delete a schedule with its slots (incidents keep their history without it); one that a policy
     step pages is refused, naming the policies."""
     try:
-        await _delete_schedule(db, workspace_id, schedule_id)
+        await retrying(lambda: _delete_schedule(db, workspace_id, schedule_id))
     except IntegrityError:  # a policy step was pointed at it between the check and the delete
         raise Conflict(
             "The schedule came into use by a policy while it was being deleted; nothing was deleted."

@@ -46,7 +46,7 @@ class Bridge:
 
     @property
     def webhook_path(self) -> str:
-        return "/" + self.service["webhook_url"].split("/", 3)[3]
+        return "/" + str(self.service["webhook_url"]).split("/", 3)[3]
 
     def events(self, action: str | None = None) -> list[dict[str, Any]]:
         found = [c.json for c in self.pd.calls("/v2/enqueue")]
@@ -148,7 +148,7 @@ async def test_a_page_through_pagerduty_triggers_and_an_ack_there_comes_back(sta
     assert answer.status_code == 202, answer.text
 
     async def acked() -> bool:
-        return (await bridge.incident(created["id"]))["status"] == "acknowledged"
+        return bool((await bridge.incident(created["id"]))["status"] == "acknowledged")
 
     await until(acked)
     session = await fresh(db)
@@ -176,7 +176,7 @@ async def test_a_forged_or_replayed_webhook_changes_nothing(start: Start, db: As
     assert rotated.status_code == 202
 
     async def resolved() -> bool:
-        return (await bridge.incident(created["id"]))["status"] == "resolved"
+        return bool((await bridge.incident(created["id"]))["status"] == "resolved")
 
     await until(resolved)
     replay = await bridge.webhook(body)
