@@ -18,7 +18,7 @@ from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_ST
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
-from app.services.deliveries import recent_deliveries
+from app.services.deliveries import describe, recent_deliveries
 from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import set_incident_channel
@@ -100,6 +100,8 @@ class SettingsPages(Controller):
                 "pd_errors": pd_errors or {},
                 "pd_new": pd_new,  # (label, inbound URL): the URL is shown this once
                 "keys_for": keys_for,  # the connection whose "enter the keys again" form has errors
+                "service_labels": {str(v.service.id): f"PagerDuty: {v.service.label}" for v in services},
+                "describe": describe,
                 "test_waiting": any(state.tone == "waiting" for v in services for _, state in v.last_test),
             },
             status_code=status_code,

@@ -501,8 +501,10 @@ async def test_the_delivery_log_lists_pagerduty_events_without_the_keys(start: S
     rows = re.findall(r'<tr class="delivery (\w+)">(.*?)</tr>', page.text, re.S)
     pagerduty = [(status, cells) for status, cells in rows if "outbound pagerduty" in cells]
     assert len(pagerduty) >= 2, rows  # the incident's trigger and the test's trigger (and its resolve)
-    assert all(service_id in cells for _, cells in pagerduty)
-    assert any(status == "sent" and created["id"] in cells for status, cells in pagerduty)
+    # Each row names the connection and says what the event was, in words (not its id or JSON).
+    assert all("PagerDuty: Payments PD" in cells and service_id not in cells for _, cells in pagerduty)
+    assert any(status == "sent" and "PagerDuty trigger for Payments PD" in cells for status, cells in pagerduty)
+    assert any("PagerDuty resolve for Payments PD" in cells for _, cells in pagerduty)
     for secret in (ROUTING_KEY, SECRET, API_KEY, ROUTING_KEY[:12]):
         assert secret not in page.text
     assert "••••" + ROUTING_KEY[-4:] in service_row(page.text, service_id)
