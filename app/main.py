@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
+from app.routes.api.calendar_feeds import CalendarFeedsApi
 from app.routes.api.incidents import IncidentsApi
 from app.routes.api.me import MeApi
 from app.routes.api.members import MembersApi
@@ -42,9 +43,11 @@ from app.routes.api.policies import PoliciesApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.api.slots import SlotsApi
 from app.routes.auth import login_form, login_submit, logout, root
+from app.routes.calendar import calendar_feed
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.formatting import install_filters
 from app.routes.incidents import IncidentPages
+from app.routes.my_shifts import MyShiftsPages
 from app.routes.onboarding import (
     invitation_answer,
     invitations_page,
@@ -189,12 +192,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     twilio_voice_answer,
                     twilio_voice_status,
                     pagerduty_webhook,
+                    calendar_feed,
                     WorkspacePages,
                     PeoplePages,
                     OnCallPages,
                     SlotDialogs,
                     IncidentPages,
                     PolicyPages,
+                    MyShiftsPages,
                     ProfilePages,
                     SettingsPages,
                 ],
@@ -206,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IncidentsApi,
             PoliciesApi,
             PagerDutyApi,
+            CalendarFeedsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).

@@ -539,3 +539,20 @@ class PasswordLink(UUIDAuditBase):
     )
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
     used_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class CalendarFeed(UUIDAuditBase):
+    """A secret iCal URL: one person's shifts across the workspace (schedule_id None) or one schedule's.
+    The token is stored as its SHA-256 and shown once; a revoked feed, or one whose owner is no longer
+    an active member, answers 404."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (Index("ix_calendar_feed_workspace_user", "workspace_id", "user_id"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_profile.id", ondelete="CASCADE"))
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("oncall_schedule.id", ondelete="CASCADE"), default=None, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

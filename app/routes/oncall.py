@@ -42,6 +42,7 @@ from app.services.schedules import (
     slots_between,
     update_schedule,
 )
+from app.services.shifts import build_timeline, clamp_weeks, schedule_shifts, timeline_window
 
 VIEWER = {"role": Role.VIEWER}
 ADMIN = {"role": Role.ADMIN}
@@ -105,6 +106,7 @@ class OnCallPages(Controller):
         live: str | None = None,
         handoff_schedule: str = "",
         mine: str = "",
+        offer: str = "",
     ) -> Template:
         now = _now()
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
@@ -133,6 +135,7 @@ class OnCallPages(Controller):
             "live_parts": live if live in LIVE_PARTS else "board",
             "handoff_schedule": handoff_schedule[:40],
             "only_mine": mine == "1",
+            "offer": offer[:40],  # My shifts' "Offer swap": that slot comes chosen in the swap form
             "handoffs_shown": [
                 h
                 for h in page.board.handoffs
@@ -227,6 +230,7 @@ class OnCallPages(Controller):
         week: str | None = None,
         weeks: int = 2,
         tz: str = "mine",
+        span: int | None = None,
     ) -> Template:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         now = _now()
@@ -265,6 +269,17 @@ class OnCallPages(Controller):
                 )
             )
         view = await describe(db_session, schedule)
+        tl_weeks = clamp_weeks(span)
+        tl_start, tl_end = timeline_window(now, zone, tl_weeks)
+        timeline = await build_timeline(
+            db_session,
+            [(schedule.name, await schedule_shifts(db_session, schedule.id, tl_start, tl_end))],
+            tl_start,
+            tl_end,
+            now,
+            zone,
+            tl_weeks,
+        )
         board = await load_board(db_session, access.workspace.id, access.user.id, now)
         context = {
             "board": board.board,
@@ -290,6 +305,10 @@ class OnCallPages(Controller):
             or (access.allows(Role.MEMBER) and await holds_time(db_session, schedule.id, access.user.id, now)),
             "current_start": (await current_slot_start(db_session, schedule.id, now)).astimezone(zone),
             "weekdays": WEEKDAYS,
+            "tl": timeline,
+            "tl_url": f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}",
+            "tl_query": "&tz=schedule" if tz == "schedule" else "",
+            "mine": access.user.id,
         }
         if request.htmx and request.htmx.target == "calendar":
             return Template("oncall/_calendar.html", context=context)

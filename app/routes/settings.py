@@ -18,8 +18,9 @@ from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_ST
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
+from app.services.calendar_feeds import create_feed, feed_urls, my_feeds, revoke_feed
 from app.services.deliveries import describe, recent_deliveries
-from app.services.errors import Conflict, FieldError
+from app.services.errors import Conflict, FieldError, NotFound
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import set_incident_channel
 from app.services.pagerduty import (
@@ -30,6 +31,7 @@ from app.services.pagerduty import (
     send_test_event,
     webhook_url,
 )
+from app.services.schedules import list_schedules
 from app.services.tokens import issue_token, list_tokens, revoke_workspace_token
 
 VIEWER = {"role": Role.VIEWER}
@@ -45,7 +47,13 @@ class SettingsPages(Controller):
     dependencies = {"access": Provide(provide_access)}
 
     async def _render(
-        self, db_session: AsyncSession, access: WorkspaceAccess, new_token: str | None = None
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        new_token: str | None = None,
+        new_feed: tuple[str, str, str] | None = None,
+        feed_error: str | None = None,
+        status_code: int = 200,
     ) -> Template:
         is_admin = access.allows(Role.ADMIN)
         tokens = await list_tokens(db_session, access.workspace.id, None if is_admin else access.user.id)
@@ -57,7 +65,37 @@ class SettingsPages(Controller):
                 "tokens": tokens,
                 "new_token": new_token,
                 "is_admin": is_admin,
+                "feeds": await my_feeds(db_session, access.workspace.id, access.user.id),
+                "schedules": await list_schedules(db_session, access.workspace.id),
+                "new_feed": new_feed,  # (what, https URL, webcal URL): shown this once
+                "feed_error": feed_error,
             },
+            status_code=status_code,
+        )
+
+    @post("/feeds", name="feed_create", opt=VIEWER, status_code=200)
+    async def create_feed(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: Form
+    ) -> Template:
+        schedule_id = field(data, "schedule_id") or None
+        try:
+            feed, token = await create_feed(db_session, access, schedule_id, _now())
+        except FieldError as exc:
+            return await self._render(db_session, access, feed_error=exc.errors["schedule_id"], status_code=422)
+        url, webcal = feed_urls(settings_of(request).public_url, token)
+        what = "your shifts" if feed.schedule_id is None else "the schedule"
+        return await self._render(db_session, access, new_feed=(what, url, webcal))
+
+    @post("/feeds/{feed_id:str}/revoke", name="feed_revoke", opt=VIEWER, status_code=303)
+    async def revoke_feed(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, feed_id: str
+    ) -> Redirect:
+        try:
+            await revoke_feed(db_session, access, feed_id, _now())
+        except NotFound:
+            return back_to(request, f"/ws/{access.workspace.slug}/settings/", error="No such calendar feed.")
+        return back_to(
+            request, f"/ws/{access.workspace.slug}/settings/", notice="Calendar feed revoked: its URL no longer works."
         )
 
     @get("/", name="settings", opt=VIEWER)

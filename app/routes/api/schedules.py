@@ -12,9 +12,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.roles import Role
-from app.domain.schedules import parse_instant
 from app.routes.api.access import authenticate_api, provide_api_access
-from app.routes.api.inputs import Text
+from app.routes.api.inputs import Text, instant_param
 from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import (
     OnCallOut,
@@ -92,14 +91,6 @@ def _given(struct: msgspec.Struct) -> dict[str, Any]:
     return {name: value for name in struct.__struct_fields__ if (value := getattr(struct, name)) is not UNSET}
 
 
-def _instant_param(raw: str | None, field: str, default: datetime.datetime) -> datetime.datetime:
-    errors: dict[str, str] = {}
-    parsed = parse_instant(raw, field, errors)
-    if errors:
-        raise FieldError(errors)
-    return parsed or default
-
-
 class SchedulesApi(Controller):
     path = "/api/v1/ws/{slug:str}"
     dependencies = {"access": Provide(provide_api_access)}
@@ -174,8 +165,8 @@ class SchedulesApi(Controller):
         end: str | None = None,
     ) -> list[SlotOut]:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
-        window_start = _instant_param(start, "start", _now())
-        window_end = _instant_param(end, "end", window_start + datetime.timedelta(days=7))
+        window_start = instant_param(start, "start", _now())
+        window_end = instant_param(end, "end", window_start + datetime.timedelta(days=7))
         if window_end <= window_start:
             raise FieldError.one("end", "The window must end after it starts.")
         if window_end - window_start > MAX_WINDOW:
@@ -193,13 +184,13 @@ class SchedulesApi(Controller):
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, at: str | None = None
     ) -> OnCallOut:
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
-        return oncall_view(await oncall_at(db_session, schedule, _instant_param(at, "at", _now())))
+        return oncall_view(await oncall_at(db_session, schedule, instant_param(at, "at", _now())))
 
     @get("/oncall", opt=READ, responses=READ_PROBLEMS, summary="Who is on call for every schedule")
     async def oncall(
         self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None
     ) -> OnCallOverviewOut:
-        when = _instant_param(at, "at", _now())
+        when = instant_param(at, "at", _now())
         schedules = await list_schedules(db_session, access.workspace.id)
         return {
             "at": when.isoformat(),
