@@ -63,12 +63,14 @@ class _Rest(RestApiV2Client):
         self.timeout = timeout  # type: ignore[assignment]  # httpx takes a float; the package says int
 
 
-def _timed_out(exc: BaseException) -> bool:
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether the request may have reached PagerDuty: only a refused or timed-out connection proves
+    it did not (a read timeout, a reset or a half answer after sending may have)."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, httpx.ConnectTimeout):
-            return False  # never connected: provably not sent
-        if isinstance(cause, httpx.TimeoutException):
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
+            return False
+        if isinstance(cause, httpx.TransportError):
             return True
         cause = cause.__cause__
     return False
@@ -95,14 +97,12 @@ def send_event(events_url: str, routing_key: str, event: OutboundEvent, timeout:
         if status >= 500:
             return SendResult(Outcome.TEMPORARY, f"PagerDuty answered {status}")
         return SendResult(Outcome.PERMANENT, f"PagerDuty refused ({status}): {_reason(response)}")
-    except PagerDutyError as exc:  # a transport error, raised at once (retries off)
-        if _timed_out(exc):
-            return SendResult(Outcome.UNKNOWN, "timed out waiting for PagerDuty")
-        return SendResult(Outcome.TEMPORARY, f"could not connect: {type(exc.__cause__ or exc).__name__}")
-    except httpx.TimeoutException:
-        return SendResult(Outcome.UNKNOWN, "timed out waiting for PagerDuty")
-    except httpx.TransportError as exc:
-        return SendResult(Outcome.TEMPORARY, f"could not connect: {type(exc).__name__}")
+    except (PagerDutyError, httpx.TransportError) as exc:  # a transport error, raised at once (retries off)
+        cause = exc.__cause__ if isinstance(exc, PagerDutyError) and exc.__cause__ is not None else exc
+        if _maybe_sent(exc):
+            what = "timed out waiting for PagerDuty" if isinstance(cause, httpx.TimeoutException) else None
+            return SendResult(Outcome.UNKNOWN, what or f"the connection broke after sending ({type(cause).__name__})")
+        return SendResult(Outcome.TEMPORARY, f"could not connect: {type(cause).__name__}")
     return SendResult(Outcome.SENT, ts=str(key)[:64])
 
 

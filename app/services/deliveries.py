@@ -155,6 +155,10 @@ async def send_logged(
                 message = f"{describe(row)} not {verb}: the page was {page.status} first."
                 _note(db, row, "delivery_skipped", message, now)
                 return Attempt(done=True)
+        if row.channel == "pagerduty" and row.page_id is None and row.incident_id is not None:
+            waiting = await _trigger_first(db, row, now)
+            if waiting is not None:
+                return waiting
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
         row.at, row.retry_at = now, None
@@ -224,6 +228,9 @@ async def _record(
             row.status = "unknown"
             message = f"{what} {_maybe_lost(row)} ({result.error}); {_not_again(row)}."
             _note(db, row, "delivery_unknown", message, now)
+            resolve = _close_test_trigger(db, row, now)  # a test alert that may exist is closed all the same
+            if resolve is not None:
+                return Attempt(done=True, result=result, outgoing=outgoing, follow_up=(resolve.id,))
         else:
             row.status = "failed"
             reason = (result.error or "no reason given").rstrip(".")
@@ -256,6 +263,32 @@ async def _remember_post(
         for name in (ACK_REACTION, DECLINE_REACTION)
     ]
     return tuple(reaction.id for reaction in reactions)
+
+
+FOLLOW_UP_WAIT = 2.0  # seconds an acknowledge or resolve waits for its trigger's outcome
+
+
+async def _trigger_first(db: AsyncSession, row: DeliveryLog, now: datetime.datetime) -> Attempt | None:
+    """An acknowledge or resolve goes after the trigger of the same alert: while the trigger is still
+    on its way it waits (PagerDuty would drop it, then open the alert); when PagerDuty never got the
+    trigger (skipped, refused) there is nothing to acknowledge or resolve. None: send it now."""
+    triggers = list(
+        await db.scalars(
+            select(DeliveryLog.status).where(
+                DeliveryLog.channel == "pagerduty",
+                DeliveryLog.incident_id == row.incident_id,
+                DeliveryLog.target == row.target,
+                DeliveryLog.page_id.is_not(None),
+            )
+        )
+    )
+    if any(status in {"pending", "retrying", "sending"} for status in triggers):
+        row.status, row.retry_at = "retrying", now + datetime.timedelta(seconds=FOLLOW_UP_WAIT)
+        return Attempt(done=False, retry_in=FOLLOW_UP_WAIT)
+    if triggers and all(status in {"skipped", "failed"} for status in triggers):
+        row.status, row.error = "skipped", "not sent: PagerDuty never took the trigger, so it has no alert to change"
+        return Attempt(done=True)
+    return None
 
 
 def _close_test_trigger(db: AsyncSession, trigger: DeliveryLog, now: datetime.datetime) -> DeliveryLog | None:

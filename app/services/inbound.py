@@ -113,8 +113,11 @@ async def finish_inbound(
     target: str = "",
 ) -> None:
     async with writing(db):
-        row = await db.get(DeliveryLog, row_id)
-        if row is not None:
+        # Locked and re-checked: a second handling (the sweeper and a late wake-up) never overwrites
+        # the outcome the first one recorded.
+        await lock_row(db, DeliveryLog, row_id)
+        row = await db.get(DeliveryLog, row_id, populate_existing=True)
+        if row is not None and row.status == "received":
             row.status, row.error = status, outcome
             row.workspace_id, row.incident_id, row.target = workspace_id, incident_id, target[:120]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Membership, OnCallSchedule, OnCallSlot, SwapRequest, UserProfile
@@ -37,7 +37,7 @@ from app.services import jobs
 from app.services.errors import Conflict, FieldError, Forbidden, NotFound, parse_id
 from app.services.identity import WorkspaceAccess
 from app.services.notifications import add_event_messages
-from app.services.schedules import SLOT_ROLES, get_schedule, materialise, slot_at
+from app.services.schedules import SLOT_ROLES, delete_slots, get_schedule, materialise, slot_at
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ async def _apply(
 ) -> list[OnCallSlot]:
     """Write a plan under the (held) schedule lock and lay the rotation around it."""
     if plan.remove:
-        await db.execute(delete(OnCallSlot).where(OnCallSlot.id.in_(plan.remove)))
+        await delete_slots(db, schedule.id, list(plan.remove), now)
     for slot_id, new_end in plan.shorten:
         await db.execute(update(OnCallSlot).where(OnCallSlot.id == slot_id).values(end_time=new_end, updated_at=now))
     added = [Interval(o.user, o.start, o.end) for o in plan.add]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, Membership, PagerDutyService, UserProfile
+from app.db.models import DeliveryLog, Incident, Membership, Page, PagerDutyService, UserProfile
 from app.domain.acks import Source
 from app.domain.pagerduty import WebhookEvent, WebhookKind
 from app.services.acks import Inbound, acknowledge, acknowledge_as_agent
@@ -107,9 +107,17 @@ async def handle_event(db: AsyncSession, row_id: uuid.UUID, agent_email: str | N
         await finish_inbound(db, row_id, "ignored", text, service.workspace_id)
         return text
     incident = await db.get(Incident, event.incident_id) if event.incident_id is not None else None
+    paged_here = (
+        incident is not None
+        and await db.scalar(
+            select(Page.id).where(Page.incident_id == incident.id, Page.pagerduty_service_id == service.id).limit(1)
+        )
+        is not None
+    )
     await db.commit()
-    if incident is None or incident.workspace_id != service.workspace_id:
-        text = f"the alert's key ({event.incident_key or 'none'}) names no incident of this workspace"
+    if incident is None or incident.workspace_id != service.workspace_id or not paged_here:
+        # Only an incident this connection paged: another's ack must not be told back to its own service.
+        text = f"the alert's key ({event.incident_key or 'none'}) names no incident this connection paged"
         await finish_inbound(db, row_id, "ignored", text, service.workspace_id)
         return text
     person = await _member_by_email(db, incident.workspace_id, agent_email)

@@ -18,7 +18,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Incident, Membership, OnCallSchedule, Page, PagerDutyService, UserProfile, Workspace
+from app.db.models import (
+    DeliveryLog,
+    Incident,
+    Membership,
+    OnCallSchedule,
+    Page,
+    PagerDutyService,
+    UserProfile,
+    Workspace,
+)
 from app.db.transactions import lock_row, writing
 from app.domain import slack_text
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION, first_free_code
@@ -365,6 +374,51 @@ async def page_service(
     )
     posts = queue_channel_note(db, workspace, incident, text, now, page_id=page.id)
     return Outbox([trigger.id, *posts], [])
+
+
+async def page_instead(db: AsyncSession, trigger_id: uuid.UUID, now: datetime.datetime, pace: Pace) -> Outbox:
+    """PagerDuty did not take a step's trigger (refused it, or its keys no longer open): while that step
+    still runs, page the incident's schedule through Vigilo instead, so the step does not page nobody."""
+    async with writing(db):
+        trigger = await db.get(DeliveryLog, trigger_id)
+        if trigger is None or trigger.channel != "pagerduty" or trigger.page_id is None or trigger.status != "failed":
+            return Outbox([], [])
+        page = await db.get(Page, trigger.page_id)
+        if page is None or not await lock_row(db, Incident, page.incident_id):
+            return Outbox([], [])
+        incident = await db.get_one(Incident, page.incident_id, populate_existing=True)
+        page = await db.get_one(Page, page.id, populate_existing=True)
+        current = (page.step, page.round) == (incident.chain_step, incident.chain_round)
+        if incident.status != IncidentStatus.TRIGGERED or page.status != PageStatus.PENDING or not current:
+            return Outbox([], [])
+        workspace = await db.get_one(Workspace, incident.workspace_id)
+        chain = chain_of(incident)
+        position = Position(page.round or 0, page.step or 0)
+        label = step_label(chain, position)
+        page.status = PageStatus.ESCALATED.value
+        why = f"{label.capitalize()}: PagerDuty did not take the trigger ({trigger.error or 'no reason given'})"
+        schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
+        if schedule is None:
+            note_timeline(db, incident.id, "skipped", f"{why}; the incident has no schedule to page instead.", now)
+            return Outbox([], [])
+        person, problem = await _resolve(db, workspace, Target(TargetKind.SCHEDULE, schedule.id, schedule.name), now)
+        if person is None or problem:
+            detail = problem if person is None else f"{person.name} {problem}"
+            note_timeline(db, incident.id, "skipped", f"{why}; {detail}, so nobody is paged instead.", now)
+            return Outbox([], [])
+        note_timeline(db, incident.id, "pagerduty_fallback", f"{why}; paging through Vigilo instead.", now)
+        due = incident.escalation_due_at or now
+        where = label + (f"; next: {next_label(chain, position)}" if following(chain, position) else "; the last step")
+        _, outbox = await page_person(db, workspace, incident, person, position, due, where, now, pace)
+        note_timeline(
+            db,
+            incident.id,
+            "paged",
+            f"Paging {person.name} (on call for {schedule.name}) by {channels(person)}, {label}.",
+            now,
+        )
+    await outbox.send(now)
+    return outbox
 
 
 async def _fire(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,6 +95,29 @@ def covered_until(rotation: Rotation[Any], horizon: datetime.datetime) -> dateti
 
 def _given(raw: object) -> bool:
     return raw is not None and not (isinstance(raw, str) and not raw.strip())
+
+
+async def delete_slots(db: AsyncSession, schedule_id: uuid.UUID, ids: list[uuid.UUID], now: datetime.datetime) -> None:
+    """Delete slots, marking the slots that touched them as changed (updated_at): a shift whose end
+    moves back because the slot after it went keeps its UID in calendar feeds, with SEQUENCE and
+    LAST-MODIFIED raised (app/domain/shifts.py)."""
+    removed = (
+        await db.execute(
+            select(OnCallSlot.user_id, OnCallSlot.start_time, OnCallSlot.end_time).where(OnCallSlot.id.in_(ids))
+        )
+    ).all()
+    await db.execute(delete(OnCallSlot).where(OnCallSlot.id.in_(ids)))
+    for user_id, start, end in removed:
+        # Only the same person's slots it joined: other people's shifts did not change.
+        await db.execute(
+            update(OnCallSlot)
+            .where(
+                OnCallSlot.schedule_id == schedule_id,
+                OnCallSlot.user_id == user_id,
+                or_(OnCallSlot.end_time == start, OnCallSlot.start_time == end),
+            )
+            .values(updated_at=now)
+        )
 
 
 async def workspace_policy(db: AsyncSession, workspace_id: uuid.UUID, raw: object) -> uuid.UUID | None:
@@ -299,7 +322,7 @@ async def materialise(
         desired = subtract_overrides(shifts, overrides)
     plan = plan_regeneration(rotation_slots, desired, since)
     if plan.delete:
-        await db.execute(delete(OnCallSlot).where(OnCallSlot.id.in_(plan.delete)))
+        await delete_slots(db, schedule.id, list(plan.delete), now)
     stamp = now
     for slot_id, start, end in plan.update:
         await db.execute(

@@ -22,6 +22,7 @@ from app.services.contact_points import fill_code
 from app.services.deliveries import Outgoing, parse_reaction_target, send_logged
 from app.services.incidents import thread_of
 from app.services.pagerduty import CANNOT_DECRYPT, sealed_routing_key
+from app.services.paging import Pace, page_instead
 from app.services.sealed import unseal
 from app.tasks.context import task_session, task_settings
 
@@ -85,5 +86,11 @@ async def deliver(log_id: str) -> None:
         call_retry = datetime.timedelta(seconds=60 * settings.seconds_per_delay_minute)
         attempt = await send_logged(db, uuid.UUID(log_id), send, now, call_retry)
     await jobs.deliver(attempt.follow_up)
+    refused = attempt.result is not None and attempt.result.outcome is Outcome.PERMANENT
+    if refused and attempt.outgoing is not None and attempt.outgoing.channel == "pagerduty":
+        # A step's trigger PagerDuty did not take: page through Vigilo instead while the step runs.
+        pace = Pace(settings.seconds_per_delay_minute, settings.public_url, settings.secret_key)
+        async with task_session() as db:
+            await page_instead(db, uuid.UUID(log_id), datetime.datetime.now(datetime.UTC), pace)
     if not attempt.done and attempt.retry_in is not None:
         await asyncio.to_thread(deliver.send_with_options, args=(log_id,), delay=int(attempt.retry_in * 1000))

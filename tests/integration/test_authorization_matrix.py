@@ -12,7 +12,9 @@ How the app answers (app/routes/access.py, app/routes/api/access.py, app/routes/
   workspace, 404; a role too low, 403 (all as application/problem+json);
 - role members change only slots they hold (app/services/overrides.py): another member's slot is 403;
   only the person asked may answer a swap (admins included: 403); tokens of others are 404 to
-  non-admins (app/services/tokens.py revoke_workspace_token).
+  non-admins (app/services/tokens.py revoke_workspace_token); calendar feeds of others are 404 to
+  everyone, admins included (app/services/calendar_feeds.py revoke_feed);
+- a calendar feed's URL names it by a secret token: whoever holds the URL reads it, signed in or not.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from app.db.models import ApiToken, Invitation, Membership, OnCallSchedule, OnCa
 from app.domain.roles import Role
 from app.main import STATIC_DIR, create_app
 from app.services import accounts
+from app.services.calendar_feeds import create_feed
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
 from app.services.onboarding import invite
@@ -87,6 +90,8 @@ ADMIN = Rule("admin", Role.ADMIN)
 SELF_SLOT = Rule("self-slot", Role.MEMBER, own=True)
 # Anyone in the workspace revokes their own tokens; admins anyone's; someone else's is hidden (404).
 OWN_TOKEN = Rule("own-token", Role.VIEWER, own=True, refused=404)
+# A calendar feed is its owner's alone: someone else's is hidden (404), from admins and owners too.
+OWN_FEED = Rule("own-feed", Role.VIEWER, own=True, admins_bypass=False, refused=404)
 # Only the person a swap was asked of may accept or decline it, admins and owners included.
 SWAP_TARGET = Rule("swap-target", Role.MEMBER, own=True, admins_bypass=False)
 # Webhooks are authenticated by the provider's signature (checked before anything is read); a
@@ -101,6 +106,9 @@ SCHEMA_NOT_FOUND = Rule("schema-not-found", fixed=404)
 # The first-run page is gone once anyone has an account; one-time links unknown to us are 404.
 SET_UP = Rule("set-up-already", fixed=404)
 UNKNOWN_LINK = Rule("unknown-one-time-link", fixed=404)
+# A calendar feed's URL carries its secret token: anyone holding a real one reads the feed (a cookie,
+# a Bearer token or another workspace changes nothing; an unknown or revoked token is 404 for all).
+FEED_LINK = Rule("secret-feed-link")
 SIGNED_IN = Rule("signed-in", signed_in=True)
 INSTALLATION_ADMIN = Rule("installation-admin", signed_in=True, installation_admin=True)
 
@@ -170,6 +178,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/integrations/twilio_voice/answer/{call_id}"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/twilio_voice/status"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/pagerduty/{token}"): Row(PAGERDUTY_SIGNED, "pagerduty_service", body={}),
+    ("GET", "/calendar/{name}"): Row(FEED_LINK, "feed"),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
@@ -206,6 +215,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", PAGERDUTY + "/{service_id}/delete"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", WS + "/settings/tokens"): Row(VIEWER, body={"name": "matrix"}),
     ("POST", WS + "/settings/tokens/{token_id}/revoke"): Row(OWN_TOKEN, "token", body={}),
+    ("POST", WS + "/settings/feeds"): Row(VIEWER, body={}),
+    ("POST", WS + "/settings/feeds/{feed_id}/revoke"): Row(OWN_FEED, "feed", body={}),
     ("GET", WS + "/oncall"): Row(VIEWER),
     ("GET", WS + "/oncall/schedules/new"): Row(ADMIN),
     ("POST", WS + "/oncall/schedules/new"): Row(ADMIN, body={}),
@@ -223,6 +234,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/oncall/slots/{slot_id}/remove"): Row(SELF_SLOT, "override", body={}),
     ("POST", WS + "/oncall/swaps"): Row(MEMBER, body={"slot": "{my_slot}", "their_slot": "{their_slot}"}),
     ("POST", WS + "/oncall/swaps/{swap_id}/{decision}"): Row(SWAP_TARGET, "swap", body={}),
+    ("GET", WS + "/my-shifts"): Row(VIEWER),
     ("GET", WS + "/incidents"): Row(VIEWER),
     ("POST", WS + "/incidents"): Row(MEMBER, body={}),
     ("GET", WS + "/incidents/{incident_id}"): Row(VIEWER),
@@ -267,6 +279,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", API + "/pagerduty-services"): Row(ADMIN),
     ("POST", API + "/pagerduty-services"): Row(ADMIN, body=NEW_PAGERDUTY_SERVICE),
     ("DELETE", API + "/pagerduty-services/{service_id}"): Row(ADMIN, "pagerduty_service"),
+    ("GET", API + "/me/shifts"): Row(VIEWER),
+    ("POST", API + "/calendar-feeds"): Row(VIEWER, body={}),
+    ("DELETE", API + "/calendar-feeds/{feed_id}"): Row(OWN_FEED, "feed"),
 }
 
 # ---------------------------------------------------------------- the route table
@@ -589,6 +604,11 @@ class World:
         await self.db.commit()
         return {"token_id": str(token_id)}
 
+    async def make_feed(self, holder: str) -> dict[str, str]:
+        """A personal calendar feed of the holder: its id, and its URL's last part (the feed row's {name})."""
+        feed, token = await create_feed(self.db, self.access(holder), None, _now())
+        return {"feed_id": str(feed.id), "name": f"{token}.ics"}
+
 
 # ---------------------------------------------------------------- running the cases
 
@@ -794,6 +814,10 @@ def test_expected_statuses_follow_the_rules() -> None:
     assert expected_status(SELF_SLOT, api, callers["admin token"]) is None
     assert expected_status(SWAP_TARGET, page, callers["owner"]) == 403
     assert expected_status(OWN_TOKEN, page, callers["viewer"]) == 404
+    assert expected_status(OWN_FEED, page, callers["owner"]) == 404
+    assert expected_status(OWN_FEED, api, callers["admin token"]) == 404
+    assert expected_status(OWN_FEED, api, callers["member token (own slot)"]) is None
+    assert expected_status(FEED_LINK, "/calendar/x.ics", callers["admin of another workspace"]) is None
     assert expected_status(VIEWER, api, callers["owner session cookie, no token"]) == 401
     assert expected_status(VIEWER, api, callers["revoked admin token"]) == 401
     assert expected_status(VIEWER, api, callers["admin of another workspace"]) == 404

@@ -387,7 +387,7 @@ async def test_integrations_page_connects_and_shows_the_url_once(api: Api, db: A
 
     unnamed = await api.form(create, {"label": "", **keys}, INTEGRATIONS)
     assert unnamed.status_code == 422
-    assert '<p class="error" id="label-error">' in unnamed.text
+    assert '<p class="error" id="label-error" role="alert">' in unnamed.text
     assert 'id="pd-label" name="label" value=""' in unnamed.text
     assert 'aria-describedby="label-error"' in unnamed.text
     no_keys_in(unnamed.text)

@@ -532,11 +532,41 @@ async def test_a_key_naming_another_workspaces_incident_or_none_is_ignored(start
             assert (await bridge.webhook(body)).status_code == 202
             row = await handled(bridge, body["event"]["id"])
             assert row.status == "ignored", (key, event_type)
-            assert row.error == f"the alert's key ({key or 'none'}) names no incident of this workspace"
+            assert row.error is not None and row.error.startswith(
+                f"the alert's key ({key or 'none'}) names no incident"
+            )
             assert row.workspace_id == bridge.team.workspace.id and row.incident_id is None
     after = await incident_row(db, theirs.id)
     assert (after.status, after.escalation_due_at is not None) == ("triggered", True)
     assert (await incident_row(db, ours["id"])).status == "triggered"
+    assert await responders(db) == []
+    assert await outbound_actions(db) == ["trigger"]
+
+
+async def test_a_connection_that_did_not_page_the_incident_cannot_act_on_it(start: Start, db: AsyncSession) -> None:
+    bridge = await start()
+    bridge.pd.directory["PANN1"] = bridge.team["ann"].email
+    created = await bridge.declare()  # paged through "Payments PD" only
+    billing = await bridge.client.post(
+        "/api/v1/ws/acme/pagerduty-services",
+        json={"label": "Billing PD", "routing_key": "B1LLINGKEY" + "c" * 22, "signing_secret": "whsec-billing"},
+        headers=bridge.auth,
+    )
+    assert billing.status_code == 201, billing.text
+    path = "/" + billing.json()["webhook_url"].split("/", 3)[3]
+    for event_type in ("incident.acknowledged", "incident.resolved"):
+        body = pagerduty_webhook(event_type, created["id"], "PANN1", "Ann")
+        raw, headers = signed_pagerduty_post(["whsec-billing"], body)
+        assert (await bridge.client.post(path, content=raw, headers=headers)).status_code == 202
+        key = f"{uuid.UUID(billing.json()['id']).hex[:12]}:{body['event']['id']}"
+
+        async def done(key: str = key) -> bool:
+            return any(r.external_id == key and r.status != "received" for r in await inbound_rows(db))
+
+        await until(done)
+        (row,) = [r for r in await inbound_rows(db) if r.external_id == key]
+        assert row.status == "ignored", (event_type, row.error)
+    assert (await bridge.incident(created["id"]))["status"] == "triggered"
     assert await responders(db) == []
     assert await outbound_actions(db) == ["trigger"]
 

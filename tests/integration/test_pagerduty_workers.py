@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +88,19 @@ async def connected(stack: Stack, db: AsyncSession, pd: FakeServer) -> AsyncIter
         yield Connected(client, team, auth, created.json(), pd), schedule
 
 
+async def until(check: Callable[[], Awaitable[bool]], stack: Stack, db: AsyncSession, pd: FakeServer) -> None:
+    """`eventually`, saying on failure what the rows, the fake and the processes' log show."""
+    try:
+        await eventually(check)
+    except AssertionError:
+        session = await fresh(db)
+        rows = await session.scalars(select(DeliveryLog).where(DeliveryLog.channel == "pagerduty"))
+        found = [(r.direction, r.status, r.attempts, r.error) for r in rows]
+        calls = [(c.method, c.path) for c in pd.requests]
+        log = stack.log.read_text(errors="replace")[-3000:] if stack.log.exists() else ""
+        raise AssertionError(f"rows {found}\ncalls {calls}\nlog:\n{log}") from None
+
+
 async def outbound_rows(db: AsyncSession) -> list[DeliveryLog]:
     session = await fresh(db)
     query = select(DeliveryLog).where(DeliveryLog.channel == "pagerduty", DeliveryLog.direction == "outbound")
@@ -104,7 +117,7 @@ async def test_trigger_ack_in_pagerduty_and_resolve_through_worker_processes(
         async def triggered() -> bool:
             return len(bridge.events("trigger")) == 1
 
-        await eventually(triggered)
+        await until(triggered, stack, db, fake_pagerduty)
         assert bridge.events("trigger")[0]["dedup_key"] == created["id"]
         assert bridge.events("trigger")[0]["routing_key"] == ROUTING_KEY
 
@@ -120,7 +133,7 @@ async def test_trigger_ack_in_pagerduty_and_resolve_through_worker_processes(
             incident = await session.get_one(Incident, uuid.UUID(created["id"]))
             return incident.status == "acknowledged"
 
-        await eventually(acknowledged)
+        await until(acknowledged, stack, db, fake_pagerduty)
         session = await fresh(db)
         assert [(r.user_id, r.source) for r in await session.scalars(select(IncidentResponder))] == [
             (bridge.team["ann"].id, "pagerduty")
@@ -141,7 +154,7 @@ async def test_trigger_ack_in_pagerduty_and_resolve_through_worker_processes(
         async def resolve_sent() -> bool:
             return len(bridge.events("resolve")) == 1
 
-        await eventually(resolve_sent)
+        await until(resolve_sent, stack, db, fake_pagerduty)
         assert bridge.events("resolve")[0]["dedup_key"] == created["id"]
         await asyncio.sleep(1.5)
         assert [e["event_action"] for e in bridge.events()] == ["trigger", "resolve"]
@@ -169,15 +182,7 @@ async def test_a_rate_limited_trigger_is_sent_again_after_retry_after(
             rows = await outbound_rows(db)
             return len(rows) == 1 and rows[0].status == "sent"
 
-        try:
-            await eventually(sent)
-        except AssertionError:
-            rows = await outbound_rows(db)
-            raise AssertionError(
-                [(r.status, r.attempts, r.error, r.retry_at) for r in rows],
-                [(p.at, p.json.get("event_action")) for p in fake_pagerduty.calls("/v2/enqueue")],
-                stack.log.read_text()[-4000:],
-            ) from None
+        await until(sent, stack, db, fake_pagerduty)
         await asyncio.sleep(1.5)  # room for a third POST, were there one
         posts = fake_pagerduty.calls("/v2/enqueue")
         assert [p.json["event_action"] for p in posts] == ["trigger", "trigger"]
