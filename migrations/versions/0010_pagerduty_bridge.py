@@ -94,9 +94,15 @@ def downgrade() -> None:
     op.execute("UPDATE incident_responder SET source = 'web' WHERE source = 'pagerduty'")
     with op.batch_alter_table("incident_responder") as batch_op:
         batch_op.alter_column("source", existing_type=sa.String(length=16), type_=sa.String(length=8))
-    # Pages of a PagerDuty service have no person; steps that target one have no other kind.
+    # Pages of a PagerDuty service have no person (their delivery rows keep their history without
+    # them); steps that targeted only a service are dropped with their target. Incidents still running
+    # a chain with a PagerDuty step should be resolved before downgrading: the older code cannot read it.
+    op.execute(
+        "UPDATE delivery_log SET page_id = NULL WHERE page_id IN (SELECT id FROM page WHERE pagerduty_service_id IS NOT NULL)"
+    )
     op.execute("DELETE FROM page WHERE pagerduty_service_id IS NOT NULL")
     op.execute("DELETE FROM escalation_target WHERE pagerduty_service_id IS NOT NULL")
+    op.execute("DELETE FROM escalation_step WHERE id NOT IN (SELECT step_id FROM escalation_target)")
     with op.batch_alter_table("page") as batch_op:
         batch_op.drop_index("uq_page_chain_pagerduty")
         batch_op.drop_constraint(op.f("fk_page_pagerduty_service_id_pagerduty_service"), type_="foreignkey")
