@@ -190,7 +190,7 @@ async def acknowledge_as_agent(
                 page.status = "acknowledged" if page.pagerduty_service_id == service_id else "cancelled"
             message = (
                 f"{agent} acknowledged {label} in PagerDuty ({service_label}); "
-                "no member of this workspace has their email, so no responder is recorded."
+                "no member of this workspace who may acknowledge has their email, so no responder is recorded."
             )
             if pending:
                 message += f" {len(pending)} pending page{'s' if len(pending) > 1 else ''} stopped."

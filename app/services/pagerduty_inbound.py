@@ -6,6 +6,7 @@ never sent back to it."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ CHANNEL = "pagerduty"
 
 def event_key(service_id: uuid.UUID, event_id: str) -> str:
     """The inbound row's unique key: the event id, per connection (two workspaces may hear one event)."""
-    return f"{service_id.hex[:12]}:{event_id}"[:64]
+    key = event_id if len(event_id) <= 51 else hashlib.sha256(event_id.encode()).hexdigest()[:51]
+    return f"{service_id.hex[:12]}:{key}"
 
 
 def summary(service_id: uuid.UUID, event: WebhookEvent) -> str:
@@ -53,6 +55,7 @@ class Pending:
     service_id: uuid.UUID
     agent_id: str | None
     api_key_sealed: str | None
+    acts: bool  # an acknowledge or a resolve: the only events worth looking the agent up for
 
 
 def _event(row: DeliveryLog) -> tuple[uuid.UUID, WebhookEvent] | None:
@@ -81,7 +84,13 @@ async def pending_event(db: AsyncSession, row_id: uuid.UUID) -> Pending | None:
     await db.commit()
     if row is None or parsed is None:
         return None
-    return Pending(row_id, parsed[0], parsed[1].agent_id, service.api_key_sealed if service is not None else None)
+    return Pending(
+        row_id,
+        parsed[0],
+        parsed[1].agent_id,
+        service.api_key_sealed if service is not None else None,
+        parsed[1].kind is not WebhookKind.OTHER,
+    )
 
 
 async def handle_event(db: AsyncSession, row_id: uuid.UUID, agent_email: str | None, now: datetime.datetime) -> str:

@@ -83,7 +83,7 @@ async def pagerduty_event(row_id: str) -> None:
             return
         api_key = unseal(settings.secret_key, pending.api_key_sealed)
         email = None
-        if api_key and pending.agent_id and AGENT_ID.fullmatch(pending.agent_id):
+        if pending.acts and api_key and pending.agent_id and AGENT_ID.fullmatch(pending.agent_id):
             email = await asyncio.to_thread(
                 user_email, settings.pagerduty_api_url, api_key, pending.agent_id, settings.send_timeout_seconds
             )
