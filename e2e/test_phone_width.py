@@ -26,6 +26,9 @@ OVERLAPS = """
   for (const el of scope.querySelectorAll(wanted)) {
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.display === 'none' || el.closest('[hidden], .sr-only, thead')) continue;
+    // The content of a closed <details> is not shown (Chromium still gives it a box): only its summary.
+    const folded = el.closest('details:not([open])');
+    if (folded && !el.closest('summary')) continue;
     if (el.offsetParent === null && style.position !== 'fixed') continue;
     const r = el.getBoundingClientRect();
     if (r.width < 2 || r.height < 2) continue;

@@ -20,7 +20,7 @@ from app.routes.forms import Form, field
 from app.routes.notices import back_to
 from app.services.calendar_feeds import create_feed, feed_urls, my_feeds, revoke_feed
 from app.services.deliveries import describe, recent_deliveries
-from app.services.errors import Conflict, FieldError, NotFound
+from app.services.errors import Conflict, FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import set_incident_channel
 from app.services.pagerduty import (
@@ -90,10 +90,7 @@ class SettingsPages(Controller):
     async def revoke_feed(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, feed_id: str
     ) -> Redirect:
-        try:
-            await revoke_feed(db_session, access, feed_id, _now())
-        except NotFound:
-            return back_to(request, f"/ws/{access.workspace.slug}/settings/", error="No such calendar feed.")
+        await revoke_feed(db_session, access, feed_id, _now())  # another's feed: 404, like a token's
         return back_to(
             request, f"/ws/{access.workspace.slug}/settings/", notice="Calendar feed revoked: its URL no longer works."
         )

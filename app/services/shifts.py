@@ -125,7 +125,8 @@ TIMELINE_WEEKS = (1, 2, 4)
 @dataclass(frozen=True)
 class Tick:
     left: float
-    label: str
+    label: str  # "" for a day whose line is drawn without a label (there is no room for every one)
+    alternate: bool = False  # a labelled day a phone leaves out (every other one)
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,26 @@ def timeline_window(now: datetime.datetime, zone: ZoneInfo, weeks: int) -> tuple
 
 
 def ticks(start: datetime.datetime, end: datetime.datetime, zone: ZoneInfo) -> tuple[Tick, ...]:
+    """A line at each local midnight; a label on every day over one week, every other day over two,
+    every fourth over four (a phone shows every other label of those)."""
     span = (end - start).total_seconds()
-    day = start.astimezone(zone).date()
+    first = start.astimezone(zone).date()
+    every = max(1, round(span / 86400 / 7))
     found: list[Tick] = []
+    day = first
     while True:
         at = datetime.datetime.combine(day, datetime.time(0), tzinfo=zone).astimezone(datetime.UTC)
         if at >= end:
             break
-        found.append(Tick(round(100.0 * (at - start).total_seconds() / span, 4), day.strftime("%a %d")))
+        index = (day - first).days
+        labelled = index % every == 0
+        found.append(
+            Tick(
+                round(100.0 * (at - start).total_seconds() / span, 4),
+                day.strftime("%a %d") if labelled else "",
+                labelled and (index // every) % 2 == 1,
+            )
+        )
         day += datetime.timedelta(days=1)
     return tuple(found)
 
