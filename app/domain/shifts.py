@@ -112,6 +112,12 @@ class Bar:
         return self.user_id is None
 
     @property
+    def tip_side(self) -> str:
+        """Where its tip opens so it stays on the screen: from its left edge, its middle or its right."""
+        middle = self.left + self.width / 2
+        return " tip-start" if middle < 100 / 3 else (" tip-middle" if middle < 200 / 3 else " tip-end")
+
+    @property
     def geometry(self) -> str:
         """The bar's place as the classes of static/timeline.css (steps of 0.1%; at least one step wide)."""
         left = min(999, max(0, round(self.left * 10)))
