@@ -40,6 +40,7 @@ from app.routes.api.me import MeApi
 from app.routes.api.members import MembersApi
 from app.routes.api.pagerduty import PagerDutyApi
 from app.routes.api.policies import PoliciesApi
+from app.routes.api.reports import ReportsApi
 from app.routes.api.schedules import SchedulesApi
 from app.routes.api.slots import SlotsApi
 from app.routes.auth import login_form, login_submit, logout, root
@@ -64,6 +65,7 @@ from app.routes.oncall import OnCallPages
 from app.routes.people import PeoplePages
 from app.routes.policies import PolicyPages
 from app.routes.profile import ProfilePages
+from app.routes.reports import ReportPages
 from app.routes.security_headers import security_headers
 from app.routes.settings import SettingsPages
 from app.routes.slot_dialogs import SlotDialogs
@@ -200,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     IncidentPages,
                     PolicyPages,
                     MyShiftsPages,
+                    ReportPages,
                     ProfilePages,
                     SettingsPages,
                 ],
@@ -212,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PoliciesApi,
             PagerDutyApi,
             CalendarFeedsApi,
+            ReportsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).

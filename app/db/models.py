@@ -69,6 +69,10 @@ class UserProfile(UUIDAuditBase):
     page_by_sms: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     page_by_voice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     voice_after_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A reminder before each of their shifts: minutes ahead (0 = off, 15, 60 or 1440), by Slack DM, SMS or both.
+    reminder_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reminder_by_slack: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    reminder_by_sms: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     @property
     def paging_phone(self) -> str | None:
@@ -452,6 +456,9 @@ class DeliveryLog(UUIDBase):
     # (Twilio's status callback: sent, delivered, undelivered, failed).
     provider_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     provider_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    # A shift reminder: "<schedule id> <user id> <start ISO>", checked again just before sending (a shift
+    # given away meanwhile is not reminded).
+    shift_key: Mapped[str | None] = mapped_column(String(120), default=None)
 
 
 class PeriodicLease(UUIDBase):

@@ -24,6 +24,7 @@ from app.services.accounts import ProfileInput, get_user, set_paging_choice, upd
 from app.services.contact_points import confirm_code, pending_code, remove_contact, send_code
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
+from app.services.reminders import choice_of, set_reminder_choice
 from app.services.test_pages import last_test_page, send_test_page
 
 VIEWER = {"role": Role.VIEWER}
@@ -64,6 +65,8 @@ class ProfilePages(Controller):
             "slack_user_id": "" if user.paging_slack_id else (user.slack_user_id or ""),
             "page_by": ",".join(user.page_by),
             "voice_after_minutes": str(user.voice_after_minutes),
+            "reminder_minutes": str(user.reminder_minutes),
+            "reminder_channels": ",".join(choice_of(user).channels),
             **(form or {}),
         }
         context = {
@@ -111,6 +114,20 @@ class ProfilePages(Controller):
             form = {"page_by": ",".join(ways), "voice_after_minutes": after}
             return await self._render(db_session, access, form, exc.errors, status_code=422)
         return self._back(request, access, "Saved how you are paged")
+
+    @post("/reminders", name="profile_reminders", opt=VIEWER, status_code=303)
+    async def reminders(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: MultiForm
+    ) -> Template | Redirect:
+        raw = data.get("reminder_channels", [])
+        channels = [str(c) for c in (raw if isinstance(raw, list) else [raw])]
+        minutes = str(data.get("reminder_minutes", "0"))[:10]
+        try:
+            await set_reminder_choice(db_session, access.user.id, minutes, channels)
+        except FieldError as exc:
+            form = {"reminder_minutes": minutes, "reminder_channels": ",".join(channels)}
+            return await self._render(db_session, access, form, exc.errors, status_code=422)
+        return self._back(request, access, "Saved your shift reminders")
 
     @post("/contact/{kind:str}/send", name="contact_send", opt=VIEWER, status_code=303)
     async def send(

@@ -21,10 +21,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, Page
+from app.db.models import DeliveryLog, Incident, OnCallSlot, Page
 from app.db.transactions import lock_row, writing
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION
 from app.domain.pagerduty import TEST_PREFIX, Action, OutboundEvent
+from app.domain.reminders import parse_shift_key
 from app.domain.voice import CALL_FINAL, CALL_PROGRESS, call_outcome_note
 from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
@@ -155,6 +156,9 @@ async def send_logged(
                 message = f"{describe(row)} not {verb}: the page was {page.status} first."
                 _note(db, row, "delivery_skipped", message, now)
                 return Attempt(done=True)
+        if row.shift_key is not None and not await _still_their_shift(db, row.shift_key):
+            row.status, row.error = "skipped", "not sent: the shift was given away or changed before its reminder"
+            return Attempt(done=True)
         if row.channel == "pagerduty" and row.page_id is None and row.incident_id is not None:
             waiting = await _trigger_first(db, row, now)
             if waiting is not None:
@@ -263,6 +267,25 @@ async def _remember_post(
         for name in (ACK_REACTION, DECLINE_REACTION)
     ]
     return tuple(reaction.id for reaction in reactions)
+
+
+async def _still_their_shift(db: AsyncSession, key: str) -> bool:
+    """A reminder's shift still begins then and is still the person's (not given away, not moved)."""
+    parsed = parse_shift_key(key)
+    if parsed is None:
+        return False
+    schedule_id, user_id, start = parsed
+    begins = await db.scalar(
+        select(OnCallSlot.id).where(
+            OnCallSlot.schedule_id == schedule_id, OnCallSlot.user_id == user_id, OnCallSlot.start_time == start
+        )
+    )
+    continues = await db.scalar(
+        select(OnCallSlot.id).where(
+            OnCallSlot.schedule_id == schedule_id, OnCallSlot.user_id == user_id, OnCallSlot.end_time == start
+        )
+    )
+    return begins is not None and continues is None
 
 
 FOLLOW_UP_WAIT = 2.0  # seconds an acknowledge or resolve waits for its trigger's outcome

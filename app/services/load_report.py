@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Incident, IncidentResponder, OnCallSchedule, Page, UserProfile
 from app.domain.load import MAX_PERIOD, held_hours
+from app.domain.schedules import parse_instant
 from app.services.errors import FieldError
 from app.services.shifts import people_of, schedule_shifts
 
@@ -58,14 +59,15 @@ class LoadRow:
         ]
 
 
-def check_period(
-    start: datetime.datetime | None, end: datetime.datetime | None
-) -> tuple[datetime.datetime, datetime.datetime]:
+def check_period(raw_start: object, raw_end: object) -> tuple[datetime.datetime, datetime.datetime]:
+    """The period asked for: both instants required, the end after the start, at most 366 days."""
     errors: dict[str, str] = {}
+    start = parse_instant(raw_start, "start", errors) if raw_start else None
+    end = parse_instant(raw_end, "end", errors) if raw_end else None
     if start is None:
-        errors["start"] = "Give the start of the period."
+        errors.setdefault("start", "Give the start of the period.")
     if end is None:
-        errors["end"] = "Give the end of the period."
+        errors.setdefault("end", "Give the end of the period.")
     if start is not None and end is not None:
         if end <= start:
             errors["end"] = "The period must end after it starts."

@@ -14,10 +14,12 @@ import dramatiq
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services import jobs
 from app.services.deliveries import stalled_inbound, sweep_stalled
 from app.services.housekeeping import purge_expired_rows
 from app.services.paging import due_incident_ids
 from app.services.periodic import claim
+from app.services.reminders import plan_reminders
 from app.services.schedules import extend_all
 from app.tasks.context import task_session, task_settings
 from app.tasks.notifications import deliver
@@ -51,6 +53,14 @@ async def _sweep_deliveries(db: AsyncSession, now: datetime.datetime) -> None:
         await asyncio.to_thread(handlers[channel].send, str(row_id))
 
 
+async def _plan_reminders(db: AsyncSession, now: datetime.datetime) -> None:
+    for row_id, at in await plan_reminders(db, now, task_settings().seconds_per_delay_minute):
+        if at is None:
+            await jobs.deliver([row_id])
+        else:
+            await jobs.deliver_at(row_id, at)
+
+
 async def _purge_expired(db: AsyncSession, now: datetime.datetime) -> None:
     await purge_expired_rows(db, now)
 
@@ -60,6 +70,7 @@ JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.date
     ("paging.sweep_overdue", EVERY_TICK, _sweep_pages),
     ("notifications.sweep_stalled", EVERY_TICK, _sweep_deliveries),
     ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
+    ("reminders.plan", EVERY_TICK, _plan_reminders),
     ("maintenance.purge_expired", datetime.timedelta(hours=1), _purge_expired),
 )
 

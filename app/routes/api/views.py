@@ -56,6 +56,8 @@ class MeOut(TypedDict):
     role: str
     page_by: list[str]  # "sms", "voice"
     voice_after_minutes: int
+    reminder_minutes: int  # before each shift: 0 (off), 15, 60 or 1440
+    reminder_channels: list[str]  # "slack", "sms"
 
 
 class SlotOut(TypedDict):
@@ -162,6 +164,8 @@ def me_view(user: UserProfile, role: str) -> MeOut:
         "role": str(role),
         "page_by": user.page_by,
         "voice_after_minutes": user.voice_after_minutes,
+        "reminder_minutes": user.reminder_minutes,
+        "reminder_channels": [c for c, on in (("slack", user.reminder_by_slack), ("sms", user.reminder_by_sms)) if on],
     }
 
 

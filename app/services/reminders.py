@@ -1,0 +1,107 @@
+"""Shift reminders: each person's choice, and the reminder rows written ahead.
+
+A periodic job writes, for every shift starting within the next hour plus the person's lead, one
+delivery row per chosen channel, due at start minus lead (sent at once when the shift starts sooner). The
+row's unique key makes it once per shift; its `shift_key` names the shift, and the sender checks it
+again (app/services/deliveries.py), so a shift given away meanwhile is not reminded. Rows are swept
+like every message."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import DeliveryLog, Membership, UserProfile
+from app.db.transactions import writing
+from app.domain.reminders import ReminderChoice, parse_reminder_choice, reminder_id, reminder_text, shift_key
+from app.services.deliveries import queue_delivery
+from app.services.errors import FieldError
+from app.services.schedules import SLOT_ROLES
+from app.services.shifts import person_shifts
+
+PLAN_AHEAD = datetime.timedelta(hours=1)  # rows are written this long before they fall due
+
+
+async def set_reminder_choice(
+    db: AsyncSession, user_id: uuid.UUID, minutes: object, channels: Sequence[str] | None
+) -> UserProfile:
+    choice, errors = parse_reminder_choice(minutes, channels)
+    if choice is None:
+        raise FieldError(errors)
+    async with writing(db):
+        user = await db.get_one(UserProfile, user_id)
+        user.reminder_minutes, user.reminder_by_slack, user.reminder_by_sms = choice.minutes, choice.slack, choice.sms
+    return user
+
+
+def choice_of(user: UserProfile) -> ReminderChoice:
+    return ReminderChoice(user.reminder_minutes, user.reminder_by_slack, user.reminder_by_sms)
+
+
+async def plan_reminders(
+    db: AsyncSession, now: datetime.datetime, seconds_per_minute: float
+) -> list[tuple[uuid.UUID, datetime.datetime | None]]:
+    """Write the reminder rows now due to be written; returns (row, when to send it) for each new one."""
+    async with writing(db):
+        people = (
+            await db.execute(
+                select(UserProfile, Membership.workspace_id)
+                .join(Membership, Membership.user_id == UserProfile.id)
+                .where(UserProfile.reminder_minutes > 0, Membership.is_active, Membership.role.in_(SLOT_ROLES))
+            )
+        ).all()
+        planned: list[tuple[DeliveryLog, datetime.datetime | None]] = []
+        for user, workspace_id in people:
+            choice = choice_of(user)
+            lead = datetime.timedelta(seconds=choice.minutes * seconds_per_minute)
+            shifts = await person_shifts(db, workspace_id, user.id, now, now + lead + PLAN_AHEAD)
+            for shift, schedule in shifts:
+                if shift.start <= now or shift.start > now + lead + PLAN_AHEAD:
+                    continue  # under way already, or not yet worth writing
+                key = shift_key(schedule.id, user.id, shift.start)
+                due = shift.start - lead
+                for channel in choice.channels:
+                    planned += await _write(
+                        db, user, workspace_id, key, channel, choice.minutes, due, now, schedule.name, shift.start
+                    )
+    return [(row.id, at) for row, at in planned if row.status == "pending"]
+
+
+async def _write(
+    db: AsyncSession,
+    user: UserProfile,
+    workspace_id: uuid.UUID,
+    key: str,
+    channel: str,
+    minutes: int,
+    due: datetime.datetime,
+    now: datetime.datetime,
+    schedule_name: str,
+    start: datetime.datetime,
+) -> list[tuple[DeliveryLog, datetime.datetime | None]]:
+    external = reminder_id(key, minutes, channel)
+    exists = await db.scalar(
+        select(DeliveryLog.id).where(
+            DeliveryLog.channel == channel, DeliveryLog.direction == "outbound", DeliveryLog.external_id == external
+        )
+    )
+    if exists is not None:
+        return []
+    target = user.paging_slack_id if channel == "slack" else user.paging_phone
+    at = due if due > now else None
+    row = queue_delivery(
+        db,
+        workspace_id=workspace_id,
+        channel=channel,
+        target=target,
+        text=reminder_text(schedule_name, start, user.time_zone, minutes, now),
+        now=now,
+        missing=f"{user.display_name} has no verified {'Slack id' if channel == 'slack' else 'phone number'} for reminders",
+        not_before=at,
+    )
+    row.external_id, row.shift_key = external, key
+    return [(row, at)]
