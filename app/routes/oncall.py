@@ -213,7 +213,7 @@ class OnCallPages(Controller):
         changes = form.definition()
         changes.pop("starts_at", None)  # the anchor never moves
         try:
-            await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now())
+            await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now(), access.user.id)
         except FieldError as exc:
             return await self._form_page(db_session, access, form, exc.errors, schedule=schedule, status_code=422)
         return back_to(request, f"/ws/{access.workspace.slug}/oncall/schedules/{schedule.id}", notice="Saved")
@@ -351,7 +351,9 @@ class OnCallPages(Controller):
             except ValueError:
                 since = raw
         try:
-            written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
+            written = await regenerate_schedule(
+                db_session, access.workspace.id, schedule_id, since, _now(), access.user.id
+            )
         except FieldError as exc:
             return self._back(request, access, schedule_id, "; ".join(exc.errors.values()), error=True)
         return self._back(request, access, schedule_id, f"Regenerated: {written} slots written")

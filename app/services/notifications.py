@@ -12,7 +12,7 @@ import datetime
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -103,18 +103,25 @@ def _event_key(name: str, payload: dict[str, Any], user_id: uuid.UUID, index: in
     return "event:" + digest.hexdigest()[:56]
 
 
-async def add_event_messages(db: AsyncSession, events: Sequence[Event], now: datetime.datetime) -> list[uuid.UUID]:
+async def add_event_messages(
+    db: AsyncSession,
+    events: Sequence[Event],
+    now: datetime.datetime,
+    extra: Mapping[uuid.UUID, str] | None = None,
+) -> list[uuid.UUID]:
     """Write each event's messages as pending delivery rows (or "skipped" ones for people without a
     verified Slack id) inside the caller's transaction, the one that made the change; returns the
-    rows to send once it commits."""
+    rows to send once it commits. `extra` is more to tell a person in their DM (what the change did to
+    their shifts): added to their first message of these events."""
     pending: list[uuid.UUID] = []
+    remaining = dict(extra or {})
     for event in events:
-        pending += await _add_messages(db, event.name, event.payload, now)
+        pending += await _add_messages(db, event.name, event.payload, now, remaining)
     return pending
 
 
 async def _add_messages(
-    db: AsyncSession, name: str, payload: dict[str, Any], now: datetime.datetime
+    db: AsyncSession, name: str, payload: dict[str, Any], now: datetime.datetime, extra: dict[uuid.UUID, str]
 ) -> list[uuid.UUID]:
     ids = {
         uuid.UUID(v) for k, v in payload.items() if k in {"actor", "previous_user", "user", "requester", "target"} and v
@@ -127,7 +134,10 @@ async def _add_messages(
         else {}
     )
     workspace_id = uuid.UUID(payload["workspace_id"]) if payload.get("workspace_id") else None
-    messages = compose(name, payload, people, schedules)
+    messages = [
+        Message(m.user_id, f"{m.text}\n{extra.pop(m.user_id)}" if m.user_id in extra else m.text)
+        for m in compose(name, payload, people, schedules)
+    ]
     # One row per event and person: the same event told twice (a unit of work retried after a cut
     # connection) finds the rows it made before instead of queueing the same DM again.
     keys = [_event_key(name, payload, message.user_id, index) for index, message in enumerate(messages)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ from app.services.errors import Conflict, FieldError, Forbidden, NotFound, parse
 from app.services.identity import WorkspaceAccess
 from app.services.notifications import add_event_messages
 from app.services.schedules import SLOT_ROLES, delete_slots, get_schedule, materialise, slot_at
+from app.services.shift_notices import Snapshot, snapshot, tell
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,25 @@ async def _apply(
     return created
 
 
+_RECIPIENTS = ("previous_user", "user", "requester", "target")
+
+
+async def _tell(
+    db: AsyncSession, befores: list[Snapshot], events: Sequence[Event], now: datetime.datetime, actor: uuid.UUID
+) -> list[uuid.UUID]:
+    """The change's on-call DMs and "your shifts changed" notices, as rows of its transaction; a person
+    who gets a DM finds the notice in it rather than in a second Slack message."""
+    recipients = {uuid.UUID(str(e.payload[k])) for e in events for k in _RECIPIENTS if e.payload.get(k)}
+    rows: list[uuid.UUID] = []
+    carried: dict[uuid.UUID, str] = {}
+    for before in befores:
+        queued, texts = await tell(db, before, now, actor, recipients)
+        rows += queued
+        for user_id, text in texts.items():
+            carried[user_id] = f"{carried[user_id]}\n{text}" if user_id in carried else text
+    return await add_event_messages(db, events, now, extra=carried) + rows
+
+
 def _with_context(events: Iterable[Event], schedule: OnCallSchedule, actor: uuid.UUID) -> tuple[Event, ...]:
     extra: dict[str, Any] = {
         "workspace_id": str(schedule.workspace_id),
@@ -213,9 +233,10 @@ async def edit_slot(
             plan = plan_slot_edit(_state(slot), user, start, end, overrides, now)
         except EditRefused as exc:
             raise _refused(exc) from None
+        before = await snapshot(db, schedule.id, now)
         created = await _apply(db, schedule, plan, now)
         events = _with_context(plan.events, schedule, access.user.id)
-        messages = await add_event_messages(db, events, now)
+        messages = await _tell(db, [before], events, now, access.user.id)
     await jobs.deliver(messages)
     return ChangeResult(created, events)
 
@@ -230,9 +251,10 @@ async def remove_override(
             plan = plan_override_removal(_state(slot), now)
         except EditRefused as exc:
             raise _refused(exc) from None
+        before = await snapshot(db, schedule.id, now)
         await _apply(db, schedule, plan, now)
         events = _with_context(plan.events, schedule, access.user.id)
-        messages = await add_event_messages(db, events, now)
+        messages = await _tell(db, [before], events, now, access.user.id)
     await jobs.deliver(messages)
     return ChangeResult([], events)
 
@@ -263,12 +285,13 @@ async def hand_off(
             plan = plan_handoff(_state(covering) if covering else None, to_user, at, overrides, now)
         except EditRefused as exc:
             raise _refused(exc) from None
+        shifts_before = await snapshot(db, schedule.id, now)
         created = await _apply(db, schedule, plan, now)
         before = await db.scalar(
             select(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id, OnCallSlot.end_time == at)
         )
         events = _with_context(plan.events, schedule, access.user.id)
-        messages = await add_event_messages(db, events, now)
+        messages = await _tell(db, [shifts_before], events, now, access.user.id)
     await jobs.deliver(messages)
     return ChangeResult(([before] if before else []) + created, events)
 
@@ -362,6 +385,7 @@ async def decide_swap(
         state = _swap_state(request, now)
         if state != "pending":
             raise Conflict(f"This swap request is {state}.")
+        snapshots: list[Snapshot] = []
         if not accept:
             request.status, request.decided_at = "declined", now
             event = Event("oncall.swap_declined", _swap_payload(request, access.user.id))
@@ -388,11 +412,12 @@ async def decide_swap(
                     first, second = plan_swap(_state(mine), _state(theirs), overrides, now)
                 except EditRefused as exc:
                     raise _refused(exc) from None
+                snapshots = [await snapshot(db, schedule_id, now) for schedule_id in schedules]
                 await _apply(db, schedules[mine.schedule_id], first, now)
                 await _apply(db, schedules[theirs.schedule_id], second, now)
                 request.status, request.decided_at = "accepted", now
                 event = Event("oncall.swap_accepted", _swap_payload(request, access.user.id))
-        messages = await add_event_messages(db, [event], now)
+        messages = await _tell(db, snapshots, [event], now, access.user.id)
     await jobs.deliver(messages)
     if request.status == "void":
         raise Conflict("One of the two slots changed since the swap was proposed, so the request is void.")

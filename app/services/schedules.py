@@ -32,8 +32,10 @@ from app.domain.layering import ExistingSlot, Interval, plan_regeneration, subtr
 from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
 from app.domain.schedules import ScheduleDefinition, ScheduleFieldErrors, parse_definition, parse_instant
+from app.services import jobs
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.pagerduty_policy import policy_for_service
+from app.services.shift_notices import snapshot, tell
 
 SLOT_ROLES = (Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)
 
@@ -451,6 +453,7 @@ async def update_schedule(
     schedule_id: uuid.UUID | str,
     changes: Mapping[str, Any],
     now: datetime.datetime,
+    actor_id: uuid.UUID | None = None,
 ) -> OnCallSchedule:
     """Apply `changes` (any fields of the create body); the rotation changes from the next boundary.
 
@@ -499,9 +502,12 @@ async def update_schedule(
         schedule.escalation_delay_minutes = definition.escalation_delay_minutes
         schedule.escalation_to_id = backup_id
         schedule.escalation_policy_id = policy_id
+        before = await snapshot(db, schedule.id, now)
         await _set_members(db, schedule.id, member_ids)
         await db.flush()
         await materialise(db, schedule, effective, now)
+        notices, _ = await tell(db, before, now, actor_id)
+    await jobs.deliver(notices)
     return schedule
 
 
@@ -511,8 +517,10 @@ async def regenerate_schedule(
     schedule_id: uuid.UUID | str,
     since: datetime.datetime | str | None,
     now: datetime.datetime,
+    actor_id: uuid.UUID | None = None,
 ) -> int:
-    """Recompute rotation slots from `since` (default: the current slot's start) to the horizon."""
+    """Recompute rotation slots from `since` (default: the current slot's start) to the horizon; the
+    people whose shifts it moved are told."""
     errors: dict[str, str] = {}
     parsed = parse_instant(since, "from", errors) if not isinstance(since, datetime.datetime) else since
     if errors:
@@ -525,7 +533,11 @@ async def regenerate_schedule(
             raise FieldError.one(
                 "from", f"Slots before {floor.isoformat()} (the current slot's start) are history and stay as they are."
             )
-        return await materialise(db, schedule, start, now)
+        before = await snapshot(db, schedule.id, now)
+        written = await materialise(db, schedule, start, now)
+        notices, _ = await tell(db, before, now, actor_id)
+    await jobs.deliver(notices)
+    return written
 
 
 async def extend_schedule(

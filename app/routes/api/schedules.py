@@ -135,7 +135,9 @@ class SchedulesApi(Controller):
         active = changes.pop("is_active", None)
         schedule = await get_schedule(db_session, access.workspace.id, schedule_id)
         if changes:
-            schedule = await update_schedule(db_session, access.workspace.id, schedule.id, changes, _now())
+            schedule = await update_schedule(
+                db_session, access.workspace.id, schedule.id, changes, _now(), access.user.id
+            )
         if active is not None and active != schedule.is_active:
             schedule = await set_active(db_session, access.workspace.id, schedule.id, active, _now())
         return schedule_view(await describe(db_session, schedule))
@@ -218,5 +220,5 @@ class SchedulesApi(Controller):
         self, db_session: AsyncSession, access: WorkspaceAccess, schedule_id: str, data: RegenerateBody | None = None
     ) -> SlotsWritten:
         since = data.from_ if data is not None else None
-        written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now())
+        written = await regenerate_schedule(db_session, access.workspace.id, schedule_id, since, _now(), access.user.id)
         return {"slots_written": written}

@@ -1,0 +1,137 @@
+"""Your shifts changed: when a change made by someone else (an admin's edit, a hand-off or give-away,
+a swap, a regeneration) adds or takes a future shift of a person, that person is told what changed
+for them, once per change, on each channel they chose for reminders (Slack when reminders are off).
+
+The caller takes a `snapshot` of the schedule's future shifts under its lock, makes the change, and
+calls `tell` in the same transaction: the messages are delivery rows of that change (invariant 9).
+Only the span both snapshots cover is compared, so the horizon growing by a day tells nobody."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import OnCallSchedule, UserProfile
+from app.domain import slack_text
+from app.services.deliveries import queue_delivery
+from app.services.shifts import schedule_shifts
+
+MAX_LISTED = 5  # shifts named in one message; more are counted
+DASH = "\u2013"  # an en dash between a shift's start and end
+
+Span = tuple[datetime.datetime, datetime.datetime]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    schedule_id: uuid.UUID
+    until: datetime.datetime  # the end of what was laid out
+    held: dict[uuid.UUID, frozenset[Span]] = field(default_factory=dict)
+
+
+async def snapshot(db: AsyncSession, schedule_id: uuid.UUID, now: datetime.datetime) -> Snapshot:
+    shifts = [s for s in await schedule_shifts(db, schedule_id, now) if s.start > now]
+    held: dict[uuid.UUID, set[Span]] = {}
+    for shift in shifts:
+        held.setdefault(shift.user_id, set()).add((shift.start, shift.end))
+    until = max((s.end for s in shifts), default=now)
+    return Snapshot(schedule_id, until, {user: frozenset(spans) for user, spans in held.items()})
+
+
+def _when(span: Span, zone: ZoneInfo) -> str:
+    start, end = span[0].astimezone(zone), span[1].astimezone(zone)
+    if start.date() != end.date():
+        return f"{start:%a %d %b %H:%M}{DASH}{end:%a %d %b %H:%M}"
+    return f"{start:%a %d %b %H:%M}{DASH}{end:%H:%M}"
+
+
+def _listed(spans: list[Span], zone: ZoneInfo) -> str:
+    shown = ", ".join(_when(span, zone) for span in spans[:MAX_LISTED])
+    more = len(spans) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def notice_text(schedule_name: str, taken: list[Span], added: list[Span], zone: str, by: str | None) -> str:
+    """ "Platform: you no longer cover Sat 12 Dec 09:00 to Sun 13 Dec 09:00 (an en dash between); you now
+    cover ... (changed by Ada)." """
+    try:
+        tz = ZoneInfo(zone)
+    except (KeyError, ValueError):
+        tz = ZoneInfo("UTC")
+    parts = []
+    if taken:
+        parts.append(f"you no longer cover {_listed(taken, tz)}")
+    if added:
+        parts.append(f"you now cover {_listed(added, tz)}")
+    who = f"changed by {by}" if by else "a regeneration of the rotation"
+    return f"Your shifts changed. {schedule_name}: {'; '.join(parts)} ({who}, times {tz.key})."
+
+
+async def changes_since(
+    db: AsyncSession, before: Snapshot, now: datetime.datetime
+) -> dict[uuid.UUID, tuple[list[Span], list[Span]]]:
+    """Per person, the future shifts taken from them and given to them since `before`."""
+    after = await snapshot(db, before.schedule_id, now)
+    window = min(before.until, after.until)
+    found: dict[uuid.UUID, tuple[list[Span], list[Span]]] = {}
+    for user in set(before.held) | set(after.held):
+        old = {s for s in before.held.get(user, frozenset()) if s[0] < window}
+        new = {s for s in after.held.get(user, frozenset()) if s[0] < window}
+        taken, added = sorted(old - new), sorted(new - old)
+        if taken or added:
+            found[user] = (taken, added)
+    return found
+
+
+async def tell(
+    db: AsyncSession,
+    before: Snapshot,
+    now: datetime.datetime,
+    actor_id: uuid.UUID | None,
+    carried_by_dm: Collection[uuid.UUID] | None = None,
+) -> tuple[list[uuid.UUID], dict[uuid.UUID, str]]:
+    """Queue each affected person's notice (not the actor's own). Returns the rows to send and, for
+    people the change already sends an on-call DM, the notice text that DM carries instead of a
+    Slack message of its own (`carried_by_dm`: the people who get such a DM)."""
+    changes = await changes_since(db, before, now)
+    changes.pop(actor_id, None) if actor_id is not None else None
+    if not changes:
+        return [], {}
+    schedule = await db.get_one(OnCallSchedule, before.schedule_id)
+    actor = await db.get(UserProfile, actor_id) if actor_id is not None else None
+    people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(changes)))}
+    rows: list[uuid.UUID] = []
+    carried: dict[uuid.UUID, str] = {}
+    for user_id, (taken, added) in changes.items():
+        person = people.get(user_id)
+        if person is None:
+            continue
+        text = notice_text(schedule.name, taken, added, person.time_zone, actor.display_name if actor else None)
+        channels = (
+            [c for c, on in (("slack", person.reminder_by_slack), ("sms", person.reminder_by_sms)) if on]
+            if person.reminder_minutes
+            else []
+        ) or ["slack"]
+        for channel in channels:
+            if channel == "slack" and carried_by_dm is not None and user_id in carried_by_dm:
+                carried[user_id] = text
+                continue
+            target = person.paging_slack_id if channel == "slack" else person.paging_phone
+            row = queue_delivery(
+                db,
+                workspace_id=schedule.workspace_id,
+                channel=channel,
+                target=target,
+                text=slack_text.escape(text) if channel == "slack" else text,
+                now=now,
+                missing=f"{person.display_name} has no verified {'Slack id' if channel == 'slack' else 'phone number'}",
+            )
+            if row.status == "pending":
+                rows.append(row.id)
+    return rows, carried
