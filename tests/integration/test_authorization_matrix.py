@@ -206,6 +206,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/profile/slack-lookup"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/test-page"): Row(VIEWER, body={}),
     ("POST", WS + "/profile/paging"): Row(VIEWER, body={"page_by": "sms", "voice_after_minutes": "0"}),
+    ("POST", WS + "/profile/reminders"): Row(VIEWER, body={"reminder_minutes": "0", "reminder_channels": "slack"}),
     ("GET", WS + "/settings"): Row(VIEWER),
     ("GET", WS + "/settings/integrations"): Row(ADMIN),
     ("POST", WS + "/settings/integrations/slack-channel"): Row(ADMIN, body={"channel": "C0INCIDENT"}),
@@ -235,6 +236,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", WS + "/oncall/swaps"): Row(MEMBER, body={"slot": "{my_slot}", "their_slot": "{their_slot}"}),
     ("POST", WS + "/oncall/swaps/{swap_id}/{decision}"): Row(SWAP_TARGET, "swap", body={}),
     ("GET", WS + "/my-shifts"): Row(VIEWER),
+    ("GET", WS + "/reports/oncall"): Row(VIEWER),
+    ("GET", WS + "/reports/oncall.csv"): Row(VIEWER),
     ("GET", WS + "/incidents"): Row(VIEWER),
     ("POST", WS + "/incidents"): Row(MEMBER, body={}),
     ("GET", WS + "/incidents/{incident_id}"): Row(VIEWER),
@@ -282,6 +285,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", API + "/me/shifts"): Row(VIEWER),
     ("POST", API + "/calendar-feeds"): Row(VIEWER, body={}),
     ("DELETE", API + "/calendar-feeds/{feed_id}"): Row(OWN_FEED, "feed"),
+    ("GET", API + "/reports/oncall"): Row(VIEWER),
 }
 
 # ---------------------------------------------------------------- the route table
