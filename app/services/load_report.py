@@ -46,10 +46,10 @@ class LoadRow:
 
     def csv_values(self) -> list[str]:
         return [
-            self.user.email,
-            self.user.display_name,
+            _cell(self.user.email),
+            _cell(self.user.display_name),
             str(self.schedule.id),
-            self.schedule.name,
+            _cell(self.schedule.name),
             f"{self.hours:.2f}",
             f"{self.night_hours:.2f}",
             f"{self.weekend_hours:.2f}",
@@ -57,6 +57,12 @@ class LoadRow:
             str(self.pages),
             str(self.acks),
         ]
+
+
+def _cell(text: str) -> str:
+    """Text people typed, made safe for a spreadsheet: one that starts like a formula (=, +, -, @) is
+    read as text (a leading apostrophe), so opening the CSV runs nothing."""
+    return f"'{text}" if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
 def check_period(raw_start: object, raw_end: object) -> tuple[datetime.datetime, datetime.datetime]:
