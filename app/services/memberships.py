@@ -16,6 +16,7 @@ from app.domain.roles import (
     Role,
     check_membership_change,
 )
+from app.services import jobs
 from app.services.errors import FieldError, Forbidden, NotFound, parse_id
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.schedules import rotate_after_membership_change
@@ -84,8 +85,9 @@ async def change_member(
     role = parse_role(role_raw)
     async with writing(db):
         membership = await _change_member(db, access, membership_id, role, is_active)
-        await rotate_after_membership_change(db, access.workspace.id, membership.user_id, now)
-        return membership
+        notices = await rotate_after_membership_change(db, access.workspace.id, membership.user_id, now, access.user.id)
+    await jobs.deliver(notices)
+    return membership
 
 
 async def _change_member(

@@ -627,16 +627,25 @@ async def _delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_i
 
 
 async def rotate_after_membership_change(
-    db: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, now: datetime.datetime
-) -> None:
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    now: datetime.datetime,
+    actor_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
     """Re-lay, from their next boundary, the rotations `user_id` is in (call inside the write transaction
-    that changed the membership): a deactivated person or a viewer is skipped from then on."""
+    that changed the membership): a deactivated person or a viewer is skipped from then on. Returns the
+    "your shifts changed" notices to send once it commits."""
     schedule_ids = await db.scalars(
         select(RotationMember.schedule_id)
         .join(OnCallSchedule, OnCallSchedule.id == RotationMember.schedule_id)
         .where(RotationMember.user_id == user_id, OnCallSchedule.workspace_id == workspace_id)
     )
+    notices: list[uuid.UUID] = []
     for schedule_id in list(schedule_ids):
         schedule = await _locked(db, workspace_id, schedule_id)
+        before = await snapshot(db, schedule.id, now)
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, ("x",))
         await materialise(db, schedule, max(next_boundary(rotation, now), schedule.rotation_start), now)
+        notices += (await tell(db, before, now, actor_id))[0]
+    return notices

@@ -32,16 +32,35 @@ Span = tuple[datetime.datetime, datetime.datetime]
 class Snapshot:
     schedule_id: uuid.UUID
     until: datetime.datetime  # the end of what was laid out
-    held: dict[uuid.UUID, frozenset[Span]] = field(default_factory=dict)
+    held: dict[uuid.UUID, tuple[Span, ...]] = field(default_factory=dict)  # future time each person covers
 
 
 async def snapshot(db: AsyncSession, schedule_id: uuid.UUID, now: datetime.datetime) -> Snapshot:
-    shifts = [s for s in await schedule_shifts(db, schedule_id, now) if s.start > now]
-    held: dict[uuid.UUID, set[Span]] = {}
-    for shift in shifts:
-        held.setdefault(shift.user_id, set()).add((shift.start, shift.end))
-    until = max((s.end for s in shifts), default=now)
-    return Snapshot(schedule_id, until, {user: frozenset(spans) for user, spans in held.items()})
+    """The time from now on each person covers (a shift under way counts from now)."""
+    held: dict[uuid.UUID, list[Span]] = {}
+    until = now
+    for shift in await schedule_shifts(db, schedule_id, now):
+        if shift.end <= now:
+            continue
+        held.setdefault(shift.user_id, []).append((max(shift.start, now), shift.end))
+        until = max(until, shift.end)
+    return Snapshot(schedule_id, until, {user: tuple(sorted(spans)) for user, spans in held.items()})
+
+
+def without(spans: tuple[Span, ...], removed: tuple[Span, ...]) -> list[Span]:
+    """The parts of `spans` that no span of `removed` covers."""
+    left: list[Span] = []
+    for start, end in spans:
+        pieces = [(start, end)]
+        for cut_start, cut_end in removed:
+            pieces = [
+                part
+                for lo, hi in pieces
+                for part in ((lo, min(hi, cut_start)), (max(lo, cut_end), hi))
+                if part[0] < part[1]
+            ]
+        left += pieces
+    return sorted(left)
 
 
 def _when(span: Span, zone: ZoneInfo) -> str:
@@ -76,14 +95,18 @@ def notice_text(schedule_name: str, taken: list[Span], added: list[Span], zone: 
 async def changes_since(
     db: AsyncSession, before: Snapshot, now: datetime.datetime
 ) -> dict[uuid.UUID, tuple[list[Span], list[Span]]]:
-    """Per person, the future shifts taken from them and given to them since `before`."""
+    """Per person, the future time taken from them and given to them since `before` (compared up to
+    where both snapshots reach, so the horizon growing is no change)."""
     after = await snapshot(db, before.schedule_id, now)
     window = min(before.until, after.until)
+
+    def upto(spans: tuple[Span, ...]) -> tuple[Span, ...]:
+        return tuple((lo, min(hi, window)) for lo, hi in spans if lo < window)
+
     found: dict[uuid.UUID, tuple[list[Span], list[Span]]] = {}
     for user in set(before.held) | set(after.held):
-        old = {s for s in before.held.get(user, frozenset()) if s[0] < window}
-        new = {s for s in after.held.get(user, frozenset()) if s[0] < window}
-        taken, added = sorted(old - new), sorted(new - old)
+        old, new = upto(before.held.get(user, ())), upto(after.held.get(user, ()))
+        taken, added = without(old, new), without(new, old)
         if taken or added:
             found[user] = (taken, added)
     return found

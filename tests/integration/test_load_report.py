@@ -489,10 +489,10 @@ async def test_the_page_shows_the_chart_and_the_table(viewer: tuple[AsyncTestCli
     chart = page.text.split('<svg class="load-chart"', 1)[1].split("</svg>", 1)[0]
     assert "<title>Ann, Berlin: 57.00 h</title>" in chart
     assert "<title>Ben, Berlin: 64.00 h</title>" in chart
-    # Bars are scaled to the longest (ben's 64 h fills 45 %; ann's 45 x 57 / 64 = 40.078125 %), the night
-    # part of each likewise (45 x 25 / 64 = 17.578125, 45 x 21 / 64 = 14.765625).
-    widths = re.findall(r'<rect x="45%" y="\d+" width="([\d.]+)%"', chart)
-    assert [float(w) for w in widths] == [40.08, 17.58, 45.0, 14.77]
+    # Bars are scaled to the longest (ben's 64 h fills the width; ann's 100 x 57 / 64 = 89.0625 %), the
+    # night part of each likewise (100 x 25 / 64 = 39.0625, 100 x 21 / 64 = 32.8125).
+    widths = re.findall(r'<rect x="0" y="\d+" width="([\d.]+)%"', chart)
+    assert [float(w) for w in widths] == [89.06, 39.06, 100.0, 32.81]
     assert "aria-invalid" not in page.text
 
 

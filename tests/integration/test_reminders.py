@@ -7,7 +7,11 @@ worker and the real delivery actor to the fake Slack and Twilio.
 Most tests plan at fixed instants around the DST change of Sun 25 Oct 2026 in Europe/Berlin (clocks
 go back from 03:00 CEST to 02:00 CET): the schedule, the planner and the overrides all take `now`
 from the test. The daily schedule hands off at 09:00 Berlin time, so a shift starts at 07:00 UTC
-before the change and at 08:00 UTC after it."""
+before the change and at 08:00 UTC after it. The embedded worker's delivery actor sends with the real
+clock, which is past those instants, so a woken row is due and goes out at once (an early wake-up
+is covered with send_logged and a chosen `now`, and the scaled-lead test runs on real time).
+
+Some tests state what the app should do and fail today; each docstring says what is expected."""
 
 from __future__ import annotations
 
@@ -74,6 +78,11 @@ def text(at: str, zone: str = BERLIN, lead: str = "1 h", name: str = "Platform")
     return f"Vigilo: {name} starts in {lead}, at {at} {zone}. You are on call then."
 
 
+def is_reminder(body: str) -> bool:
+    """A shift reminder (not an on-call DM or a "your shifts changed" notice the same change sends)."""
+    return body.startswith("Vigilo: ") and " starts in " in body
+
+
 @dataclass
 class World:
     db: AsyncSession
@@ -84,9 +93,9 @@ class World:
     slack: FakeServer
     twilio: FakeServer
 
-    def access(self, key: str = "owner") -> WorkspaceAccess:
-        role = Role.OWNER if key == "owner" else Role.MEMBER
-        return WorkspaceAccess(WorkspaceRef.of(self.team.workspace), UserRef.of(self.team[key]), role)
+    def access(self) -> WorkspaceAccess:
+        """The owner's: overrides and membership changes are made by the owner."""
+        return WorkspaceAccess(WorkspaceRef.of(self.team.workspace), UserRef.of(self.team["owner"]), Role.OWNER)
 
     async def auth(self, key: str) -> dict[str, str]:
         token = await issue_token(self.db, self.team.workspace.id, self.team[key].id)
@@ -143,12 +152,12 @@ class World:
         posts = [
             (str(c.params.get("channel")), str(c.params.get("text"))) for c in self.slack.calls("chat.postMessage")
         ]
-        return [(channel, body) for channel, body in posts if body.startswith("Vigilo: ")]
+        return [(channel, body) for channel, body in posts if is_reminder(body)]
 
     def texts(self) -> list[tuple[str, str]]:
         """Reminder SMS the fake Twilio got: (to, body)."""
         sent = [(c.form.get("To", ""), c.form.get("Body", "")) for c in self.twilio.calls("/Messages.json")]
-        return [(to, body) for to, body in sent if body.startswith("Vigilo: ")]
+        return [(to, body) for to, body in sent if is_reminder(body)]
 
     def dm_channel(self, key: str) -> str:
         """The DM channel the fake Slack opens with `key` (conversations.open answers "D" + the id)."""
@@ -477,6 +486,56 @@ async def test_a_split_shift_is_two_shifts_each_reminded_once(world: World) -> N
     await world.send(rows)
     assert [r.status for r in await world.rows()] == ["sent", "sent"]
     assert world.dms() == [(world.dm_channel("ann"), text("09:00")), (world.dm_channel("ann"), text("17:00"))]
+
+
+async def test_a_shift_that_now_starts_later_is_reminded_at_its_new_start(world: World) -> None:
+    schedule = await world.daily(["ann", "ben"])
+    ann = world.team["ann"]
+    await world.remind("ann", 60, ["slack"])
+    await world.plan(SAT - 90 * MINUTE)
+    (old,) = await world.rows()
+    later = SAT + 2 * HOUR  # Cat takes Ann's first two hours: Ann's shift starts at 11:00 Berlin time
+    await world.give("cat", SAT + HOUR, SAT - 80 * MINUTE, start=SAT.isoformat(), end=later.isoformat())
+    await world.send([old])
+    assert (await reload(world.db, DeliveryLog, old.id)).error == GIVEN_AWAY
+    now = SAT - 75 * MINUTE
+    while now < later:
+        await world.plan(now)
+        now += 15 * MINUTE
+    rows = await world.rows()
+    assert [(r.shift_key, r.status, r.summary) for r in rows] == [
+        (shift_key(schedule.id, ann.id, SAT), "skipped", text("09:00")),
+        (shift_key(schedule.id, ann.id, later), "pending", text("11:00")),
+    ]
+    await world.send(rows)
+    assert world.dms() == [(world.dm_channel("ann"), text("11:00"))]
+
+
+async def test_a_shift_is_reminded_once_even_when_the_lead_changes_meanwhile(world: World) -> None:
+    """ "Sent once per shift": Ann chose 1 h, the 1 h reminder is written, then she switches to 15 min
+    before it is sent. She gets one reminder of that shift on Slack, not two."""
+    await world.daily(["ann", "ben"])
+    await world.remind("ann", 60, ["slack"])
+    await world.plan(SAT - 90 * MINUTE)
+    await world.remind("ann", 15, ["slack"])
+    now = SAT - 80 * MINUTE
+    while now < SAT:
+        await world.plan(now)
+        now += 5 * MINUTE
+    await world.send(await world.rows())
+    assert len(world.dms()) == 1, world.dms()
+
+
+async def test_no_reminder_after_turning_reminders_off(world: World) -> None:
+    """Ann turns reminders off 70 minutes before her shift; the reminder written ahead 20 minutes
+    earlier is not sent."""
+    await world.daily(["ann", "ben"])
+    await world.remind("ann", 60, ["slack", "sms"])
+    await world.plan(SAT - 90 * MINUTE)
+    response = await world.client.patch(ME, json={"reminder_minutes": 0}, headers=await world.auth("ann"))
+    assert response.status_code == 200, response.text
+    await world.send(await world.rows())
+    assert world.dms() == [] and world.texts() == []
 
 
 # ---------------------------------------------------------------- scaled leads
