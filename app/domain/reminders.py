@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,8 +64,16 @@ def reminder_id(key: str, minutes: int, channel: str) -> str:
     return "reminder:" + hashlib.sha256(f"{key}|{minutes}|{channel}".encode()).hexdigest()[:48]
 
 
-def reminder_text(schedule_name: str, start: datetime.datetime, zone: str, minutes: int, now: datetime.datetime) -> str:
-    """ "Platform — primary starts in 1 h, at 09:00 Europe/Berlin" (the date too when not today)."""
+def reminder_text(
+    schedule_name: str,
+    start: datetime.datetime,
+    zone: str,
+    minutes: int,
+    now: datetime.datetime,
+    minutes_left: float | None = None,
+) -> str:
+    """ "Platform — primary starts in 1 h, at 09:00 Europe/Berlin" (the date too when not today). With
+    `minutes_left` (a reminder sent at once, the shift having come inside the lead) the time truly left."""
     try:
         tz = ZoneInfo(zone)
     except (KeyError, ValueError):
@@ -72,4 +81,12 @@ def reminder_text(schedule_name: str, start: datetime.datetime, zone: str, minut
     local = start.astimezone(tz)
     same_day = local.date() == now.astimezone(tz).date()
     at = local.strftime("%H:%M") if same_day else local.strftime("%a %d %b %H:%M")
-    return f"Vigilo: {schedule_name} starts in {LEADS.get(minutes, f'{minutes} min')}, at {at} {zone}. You are on call then."
+    lead = LEADS.get(minutes, f"{minutes} min") if minutes_left is None else _left(minutes_left)
+    return f"Vigilo: {schedule_name} starts in {lead}, at {at} {zone}. You are on call then."
+
+
+def _left(minutes: float) -> str:
+    whole = max(1, math.ceil(minutes))
+    if whole < 120:
+        return f"{whole} min"
+    return f"{whole // 60} h" if whole < 48 * 60 else f"{whole // 1440} days"

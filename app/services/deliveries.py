@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, OnCallSlot, Page
+from app.db.models import DeliveryLog, Incident, OnCallSchedule, OnCallSlot, Page
 from app.db.transactions import lock_row, writing
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION
 from app.domain.pagerduty import TEST_PREFIX, Action, OutboundEvent
@@ -157,7 +157,10 @@ async def send_logged(
                 _note(db, row, "delivery_skipped", message, now)
                 return Attempt(done=True)
         if row.shift_key is not None and not await _still_their_shift(db, row.shift_key):
-            row.status, row.error = "skipped", "not sent: the shift was given away or changed before its reminder"
+            row.status, row.error = (
+                "skipped",
+                "not sent: the shift was given away, changed or paused before its reminder",
+            )
             return Attempt(done=True)
         if row.channel == "pagerduty" and row.page_id is None and row.incident_id is not None:
             waiting = await _trigger_first(db, row, now)
@@ -275,6 +278,8 @@ async def _still_their_shift(db: AsyncSession, key: str) -> bool:
     if parsed is None:
         return False
     schedule_id, user_id, start = parsed
+    if not await db.scalar(select(OnCallSchedule.is_active).where(OnCallSchedule.id == schedule_id)):
+        return False  # paused (or deleted) since: nobody is on call in it
     begins = await db.scalar(
         select(OnCallSlot.id).where(
             OnCallSlot.schedule_id == schedule_id, OnCallSlot.user_id == user_id, OnCallSlot.start_time == start

@@ -12,7 +12,7 @@ import datetime
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, Membership, UserProfile
@@ -34,6 +34,18 @@ async def set_reminder_choice(
         raise FieldError(errors)
     async with writing(db):
         user = await db.get_one(UserProfile, user_id)
+        if choice != choice_of(user):
+            # Reminders planned under the old choice go: the next planning writes them under the new one
+            # (a new lead is a new key), so a shift is never reminded twice, nor after "off".
+            await db.execute(
+                update(DeliveryLog)
+                .where(
+                    DeliveryLog.shift_key.like(f"% {user.id} %"),
+                    DeliveryLog.status.in_(["pending", "retrying"]),
+                    DeliveryLog.direction == "outbound",
+                )
+                .values(status="skipped", error="not sent: the reminder choice changed before it was due")
+            )
         user.reminder_minutes, user.reminder_by_slack, user.reminder_by_sms = choice.minutes, choice.slack, choice.sms
     return user
 
@@ -66,7 +78,17 @@ async def plan_reminders(
                 due = shift.start - lead
                 for channel in choice.channels:
                     planned += await _write(
-                        db, user, workspace_id, key, channel, choice.minutes, due, now, schedule.name, shift.start
+                        db,
+                        user,
+                        workspace_id,
+                        key,
+                        channel,
+                        choice.minutes,
+                        due,
+                        now,
+                        schedule.name,
+                        shift.start,
+                        seconds_per_minute,
                     )
     return [(row.id, at) for row, at in planned if row.status == "pending"]
 
@@ -82,6 +104,7 @@ async def _write(
     now: datetime.datetime,
     schedule_name: str,
     start: datetime.datetime,
+    seconds_per_minute: float,
 ) -> list[tuple[DeliveryLog, datetime.datetime | None]]:
     external = reminder_id(key, minutes, channel)
     exists = await db.scalar(
@@ -93,13 +116,16 @@ async def _write(
         return []
     target = user.paging_slack_id if channel == "slack" else user.paging_phone
     at = due if due > now else None
+    # A shift that reached the person inside their lead is reminded at once, with the time truly left.
+    left = None if at is not None else (start - now).total_seconds() / seconds_per_minute
     row = queue_delivery(
         db,
         workspace_id=workspace_id,
         channel=channel,
         target=target,
-        text=reminder_text(schedule_name, start, user.time_zone, minutes, now),
-        now=now,
+        text=reminder_text(schedule_name, start, user.time_zone, minutes, now, left),
+        # Stamped with when it falls due: the sweeper's clock (and "dropped after an hour") counts from there.
+        now=at or now,
         missing=f"{user.display_name} has no verified {'Slack id' if channel == 'slack' else 'phone number'} for reminders",
         not_before=at,
     )

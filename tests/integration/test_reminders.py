@@ -69,7 +69,7 @@ ANCHOR = datetime.datetime(2026, 10, 20, 7, 0, tzinfo=UTC)  # Tue 20 Oct 09:00 C
 FRI = datetime.datetime(2026, 10, 23, 7, 0, tzinfo=UTC)  # Fri 23 Oct 09:00 CEST (UTC+2)
 SAT = datetime.datetime(2026, 10, 24, 7, 0, tzinfo=UTC)  # Sat 24 Oct 09:00 CEST (UTC+2)
 MON = datetime.datetime(2026, 10, 26, 8, 0, tzinfo=UTC)  # Mon 26 Oct 09:00 CET (UTC+1), after the change
-GIVEN_AWAY = "not sent: the shift was given away or changed before its reminder"
+GIVEN_AWAY = "not sent: the shift was given away, changed or paused before its reminder"
 ME = "/api/v1/ws/acme/me"
 PROFILE = "/ws/acme/profile/"
 

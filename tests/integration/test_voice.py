@@ -247,6 +247,8 @@ async def test_me_reads_and_changes_how_i_am_paged(voice: Voice, db: AsyncSessio
         "role": "member",
         "page_by": ["sms"],
         "voice_after_minutes": 0,
+        "reminder_minutes": 0,
+        "reminder_channels": ["slack"],
     }
 
     voice_only = await voice.client.patch("/api/v1/ws/acme/me", json={"page_by": ["voice"]}, headers=auth)

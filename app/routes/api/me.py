@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.reminders import parse_reminder_choice
 from app.domain.roles import Role
+from app.domain.voice import parse_paging_choice
 from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.problems import READ_PROBLEMS
 from app.routes.api.views import MeOut, me_view
@@ -69,8 +70,9 @@ class MeApi(Controller):
                 else choice_of(user).channels
             )
             _, errors = parse_reminder_choice(minutes, channels)
-            if errors:
-                raise FieldError(errors)
+            _, paging_errors = parse_paging_choice(page_by, after)
+            if errors or paging_errors:
+                raise FieldError({**paging_errors, **errors})  # every bad field named at once
         user = await set_paging_choice(db_session, access.user.id, page_by, after)
         if reminding:
             user = await set_reminder_choice(db_session, access.user.id, minutes, channels)
