@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
-from e2e.conftest import LiveServer, api_call, log_in
+from e2e.conftest import OVERLAPS, LiveServer, api_call, log_in
 
 ALICE = "alice@example.com"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # as e2e/test_phone_width.py
@@ -420,35 +420,6 @@ def test_a_demo_schedule_page_has_a_timeline_of_its_rotation(page: Page, live_se
 
 
 # ---------------------------------------------------------------- screenshots and phone width
-
-
-# Leaf boxes a person reads or presses overlapping (e2e/test_phone_width.py's check).
-OVERLAPS = """
-(root) => {
-  const scope = root ? document.querySelector(root) : document;
-  const wanted = 'a, button, input, select, textarea, label, .badge, h1, h2, h3, p, li, td, th, time, code, legend';
-  const boxes = [];
-  for (const el of scope.querySelectorAll(wanted)) {
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || style.display === 'none' || el.closest('[hidden], .sr-only, thead')) continue;
-    if (el.offsetParent === null && style.position !== 'fixed') continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 2 || r.height < 2) continue;
-    boxes.push([el, r]);
-  }
-  const found = [];
-  for (let i = 0; i < boxes.length; i++) {
-    for (let j = i + 1; j < boxes.length; j++) {
-      const [a, ra] = boxes[i], [b, rb] = boxes[j];
-      if (a.contains(b) || b.contains(a)) continue;
-      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
-      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
-      if (w > 2 && h > 2) found.push(`${a.tagName}.${a.className} "${(a.textContent || '').trim().slice(0, 30)}" with ${b.tagName}.${b.className} "${(b.textContent || '').trim().slice(0, 30)}"`);
-    }
-  }
-  return found.slice(0, 10);
-}
-"""
 
 
 def _fits(page: Page, what: str) -> None:

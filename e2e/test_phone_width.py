@@ -11,42 +11,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.conftest import LiveServer, api_call, log_in
+from e2e.conftest import OVERLAPS, LiveServer, api_call, log_in
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-# Leaf boxes a person reads or presses; two of them overlapping is text on text.
-OVERLAPS = """
-(root) => {
-  const scope = root ? document.querySelector(root) : document;
-  const wanted = 'a, button, input, select, textarea, label, .badge, h1, h2, h3, p, li, td, th, time, code, legend';
-  const boxes = [];
-  for (const el of scope.querySelectorAll(wanted)) {
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || style.display === 'none' || el.closest('[hidden], .sr-only, thead')) continue;
-    // The content of a closed <details> is not shown (Chromium still gives it a box): only its summary.
-    const folded = el.closest('details:not([open])');
-    if (folded && !el.closest('summary')) continue;
-    if (el.offsetParent === null && style.position !== 'fixed') continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 2 || r.height < 2) continue;
-    boxes.push([el, r]);
-  }
-  const found = [];
-  for (let i = 0; i < boxes.length; i++) {
-    for (let j = i + 1; j < boxes.length; j++) {
-      const [a, ra] = boxes[i], [b, rb] = boxes[j];
-      if (a.contains(b) || b.contains(a)) continue;
-      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
-      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
-      if (w > 2 && h > 2) found.push(`${a.tagName}.${a.className} "${(a.textContent || '').trim().slice(0, 30)}" with ${b.tagName}.${b.className} "${(b.textContent || '').trim().slice(0, 30)}"`);
-    }
-  }
-  return found.slice(0, 10);
-}
-"""
 
 
 def _pages(server: LiveServer) -> dict[str, str]:
