@@ -31,6 +31,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import secret_paths
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
@@ -114,6 +115,7 @@ async def healthz_db(db_session: AsyncSession) -> dict[str, str]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app for `settings` (read from the environment when None)."""
+    secret_paths.install()
     settings = settings or Settings.from_env()
     engine = create_engine(settings.database_url)
     alchemy = SQLAlchemyAsyncConfig(

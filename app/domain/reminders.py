@@ -59,9 +59,10 @@ def parse_shift_key(key: str) -> tuple[uuid.UUID, uuid.UUID, datetime.datetime] 
         return None
 
 
-def reminder_id(key: str, minutes: int, channel: str) -> str:
-    """The reminder row's unique key: one per shift, lead and channel, so a shift is reminded once."""
-    return "reminder:" + hashlib.sha256(f"{key}|{minutes}|{channel}".encode()).hexdigest()[:48]
+def reminder_id(key: str, channel: str) -> str:
+    """The reminder row's unique key: one per shift and channel, so a shift is reminded once on each
+    (whatever lead was chosen when)."""
+    return "reminder:" + hashlib.sha256(f"{key}|{channel}".encode()).hexdigest()[:48]
 
 
 def reminder_text(

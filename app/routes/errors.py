@@ -19,6 +19,7 @@ from litestar.status_codes import (
 )
 
 from app.routes.access import LoginRequired
+from app.secret_paths import redact
 from app.services.errors import Conflict, FieldError, Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def handle_service_error(request: Request[Any, Any, Any], exc: Exception) -> Res
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.exception("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
     if is_api(request):
         return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side; it has been logged.")
     return Response(

@@ -21,11 +21,12 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DeliveryLog, Incident, OnCallSchedule, OnCallSlot, Page
+from app.db.models import DeliveryLog, Incident, Membership, OnCallSchedule, OnCallSlot, Page, UserProfile
 from app.db.transactions import lock_row, writing
 from app.domain.acks import ACK_REACTION, DECLINE_REACTION
 from app.domain.pagerduty import TEST_PREFIX, Action, OutboundEvent
 from app.domain.reminders import parse_shift_key
+from app.domain.roles import Role
 from app.domain.voice import CALL_FINAL, CALL_PROGRESS, call_outcome_note
 from app.integrations.slack import Outcome, SendResult
 from app.services.timeline import note as timeline_note
@@ -156,7 +157,7 @@ async def send_logged(
                 message = f"{describe(row)} not {verb}: the page was {page.status} first."
                 _note(db, row, "delivery_skipped", message, now)
                 return Attempt(done=True)
-        if row.shift_key is not None and not await _still_their_shift(db, row.shift_key):
+        if row.shift_key is not None and not await _still_their_shift(db, row.shift_key, row.channel):
             row.status, row.error = (
                 "skipped",
                 "not sent: the shift was given away, changed or paused before its reminder",
@@ -272,14 +273,33 @@ async def _remember_post(
     return tuple(reaction.id for reaction in reactions)
 
 
-async def _still_their_shift(db: AsyncSession, key: str) -> bool:
-    """A reminder's shift still begins then and is still the person's (not given away, not moved)."""
+async def _still_their_shift(db: AsyncSession, key: str, channel: str) -> bool:
+    """A reminder's shift still begins then and is still the person's (not given away, not moved), on
+    an active schedule, while they are an active member who holds slots and still want this reminder."""
     parsed = parse_shift_key(key)
     if parsed is None:
         return False
     schedule_id, user_id, start = parsed
-    if not await db.scalar(select(OnCallSchedule.is_active).where(OnCallSchedule.id == schedule_id)):
-        return False  # paused (or deleted) since: nobody is on call in it
+    found = (
+        await db.execute(
+            select(UserProfile)
+            .join(Membership, Membership.user_id == UserProfile.id)
+            .join(OnCallSchedule, OnCallSchedule.workspace_id == Membership.workspace_id)
+            .where(
+                UserProfile.id == user_id,
+                OnCallSchedule.id == schedule_id,
+                OnCallSchedule.is_active,
+                Membership.is_active,
+                Membership.role.in_([Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value]),
+            )
+        )
+    ).first()
+    if found is None:
+        return False  # paused, deleted, or the person left or became a viewer
+    person = found[0]
+    wanted = {"slack": person.reminder_by_slack, "sms": person.reminder_by_sms}.get(channel, False)
+    if not person.reminder_minutes or not wanted:
+        return False
     begins = await db.scalar(
         select(OnCallSlot.id).where(
             OnCallSlot.schedule_id == schedule_id, OnCallSlot.user_id == user_id, OnCallSlot.start_time == start

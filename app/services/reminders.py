@@ -12,16 +12,23 @@ import datetime
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from app.db.models import DeliveryLog, Membership, UserProfile
+from app.db.models import DeliveryLog, Membership, OnCallSchedule, OnCallSlot, UserProfile
 from app.db.transactions import writing
-from app.domain.reminders import ReminderChoice, parse_reminder_choice, reminder_id, reminder_text, shift_key
+from app.domain.reminders import (
+    LEADS,
+    ReminderChoice,
+    parse_reminder_choice,
+    reminder_id,
+    reminder_text,
+    shift_key,
+)
 from app.services.deliveries import queue_delivery
 from app.services.errors import FieldError
 from app.services.schedules import SLOT_ROLES
-from app.services.shifts import person_shifts
 
 PLAN_AHEAD = datetime.timedelta(hours=1)  # rows are written this long before they fall due
 
@@ -35,16 +42,15 @@ async def set_reminder_choice(
     async with writing(db):
         user = await db.get_one(UserProfile, user_id)
         if choice != choice_of(user):
-            # Reminders planned under the old choice go: the next planning writes them under the new one
-            # (a new lead is a new key), so a shift is never reminded twice, nor after "off".
+            # Reminders planned under the old choice go, and the next planning writes them under the new
+            # one: a shift is never reminded twice, nor after "off".
+            # Never sent, so no history is lost; one already sent keeps its key, so none comes twice.
             await db.execute(
-                update(DeliveryLog)
-                .where(
+                delete(DeliveryLog).where(
                     DeliveryLog.shift_key.like(f"% {user.id} %"),
-                    DeliveryLog.status.in_(["pending", "retrying"]),
+                    DeliveryLog.status.in_(["pending", "retrying", "skipped"]),
                     DeliveryLog.direction == "outbound",
                 )
-                .values(status="skipped", error="not sent: the reminder choice changed before it was due")
             )
         user.reminder_minutes, user.reminder_by_slack, user.reminder_by_sms = choice.minutes, choice.slack, choice.sms
     return user
@@ -57,39 +63,61 @@ def choice_of(user: UserProfile) -> ReminderChoice:
 async def plan_reminders(
     db: AsyncSession, now: datetime.datetime, seconds_per_minute: float
 ) -> list[tuple[uuid.UUID, datetime.datetime | None]]:
-    """Write the reminder rows now due to be written; returns (row, when to send it) for each new one."""
+    """Write the reminder rows now due to be written; returns (row, when to send it) for each new one.
+
+    One query finds every shift start within reach: a slot of a person with reminders on, on an active
+    schedule of a workspace where they are an active member who holds slots, starting within their lead
+    plus an hour, that no slot of theirs runs into (else it is the middle of a shift, not its start)."""
+    longest = datetime.timedelta(seconds=max(LEADS) * seconds_per_minute) + PLAN_AHEAD
+    before = aliased(OnCallSlot)
     async with writing(db):
-        people = (
+        rows = (
             await db.execute(
-                select(UserProfile, Membership.workspace_id)
-                .join(Membership, Membership.user_id == UserProfile.id)
-                .where(UserProfile.reminder_minutes > 0, Membership.is_active, Membership.role.in_(SLOT_ROLES))
+                select(OnCallSlot.start_time, OnCallSchedule, UserProfile)
+                .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
+                .join(UserProfile, UserProfile.id == OnCallSlot.user_id)
+                .join(
+                    Membership,
+                    and_(
+                        Membership.user_id == OnCallSlot.user_id, Membership.workspace_id == OnCallSchedule.workspace_id
+                    ),
+                )
+                .where(
+                    UserProfile.reminder_minutes > 0,
+                    OnCallSchedule.is_active,
+                    Membership.is_active,
+                    Membership.role.in_(SLOT_ROLES),
+                    OnCallSlot.start_time > now,
+                    OnCallSlot.start_time <= now + longest,
+                    ~exists().where(
+                        before.schedule_id == OnCallSlot.schedule_id,
+                        before.user_id == OnCallSlot.user_id,
+                        before.end_time == OnCallSlot.start_time,
+                    ),
+                )
             )
         ).all()
         planned: list[tuple[DeliveryLog, datetime.datetime | None]] = []
-        for user, workspace_id in people:
+        for start, schedule, user in rows:
             choice = choice_of(user)
             lead = datetime.timedelta(seconds=choice.minutes * seconds_per_minute)
-            shifts = await person_shifts(db, workspace_id, user.id, now, now + lead + PLAN_AHEAD)
-            for shift, schedule in shifts:
-                if shift.start <= now or shift.start > now + lead + PLAN_AHEAD:
-                    continue  # under way already, or not yet worth writing
-                key = shift_key(schedule.id, user.id, shift.start)
-                due = shift.start - lead
-                for channel in choice.channels:
-                    planned += await _write(
-                        db,
-                        user,
-                        workspace_id,
-                        key,
-                        channel,
-                        choice.minutes,
-                        due,
-                        now,
-                        schedule.name,
-                        shift.start,
-                        seconds_per_minute,
-                    )
+            if start > now + lead + PLAN_AHEAD:
+                continue  # not yet worth writing
+            key = shift_key(schedule.id, user.id, start)
+            for channel in choice.channels:
+                planned += await _write(
+                    db,
+                    user,
+                    schedule.workspace_id,
+                    key,
+                    channel,
+                    choice.minutes,
+                    start - lead,
+                    now,
+                    schedule.name,
+                    start,
+                    seconds_per_minute,
+                )
     return [(row.id, at) for row, at in planned if row.status == "pending"]
 
 
@@ -106,7 +134,7 @@ async def _write(
     start: datetime.datetime,
     seconds_per_minute: float,
 ) -> list[tuple[DeliveryLog, datetime.datetime | None]]:
-    external = reminder_id(key, minutes, channel)
+    external = reminder_id(key, channel)
     exists = await db.scalar(
         select(DeliveryLog.id).where(
             DeliveryLog.channel == channel, DeliveryLog.direction == "outbound", DeliveryLog.external_id == external

@@ -89,7 +89,11 @@ async def tick() -> None:
             except (IntegrityError, OperationalError):
                 won = False  # another process claimed it at the same moment
             if won:
-                await job(db, now)
+                try:
+                    await job(db, now)
+                except Exception:  # one job failing never keeps the others from running
+                    logger.exception("periodic job %s failed; it runs again on the next tick", name)
+                    await db.rollback()
 
 
 class Ticker(dramatiq.Middleware):

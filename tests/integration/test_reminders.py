@@ -341,8 +341,8 @@ async def test_a_shift_is_reminded_once_per_channel(world: World) -> None:
     key = f"{schedule.id} {ann.id} 2026-10-24T07:00:00+00:00"
     assert key == shift_key(schedule.id, ann.id, SAT)
     assert [(r.shift_key, r.external_id) for r in rows] == [
-        (key, reminder_id(key, 60, "slack")),
-        (key, reminder_id(key, 60, "sms")),
+        (key, reminder_id(key, "slack")),
+        (key, reminder_id(key, "sms")),
     ]
     assert {r.summary for r in rows} == {text("09:00")}
     assert {r.workspace_id for r in rows} == {world.team.workspace.id}
@@ -524,6 +524,20 @@ async def test_a_shift_is_reminded_once_even_when_the_lead_changes_meanwhile(wor
         now += 5 * MINUTE
     await world.send(await world.rows())
     assert len(world.dms()) == 1, world.dms()
+
+
+async def test_adding_a_channel_after_planning_reminds_on_both(world: World) -> None:
+    """Ann chose 1 h by Slack; the reminder is written; then she adds SMS. The next planning writes
+    both again: one DM and one SMS for the shift, the Slack one not lost nor doubled."""
+    await world.daily(["ann", "ben"])
+    await world.remind("ann", 60, ["slack"])
+    await world.plan(SAT - 90 * MINUTE)
+    await world.remind("ann", 60, ["slack", "sms"])
+    await world.plan(SAT - 80 * MINUTE)
+    await world.plan(SAT - 70 * MINUTE)
+    await world.send(await world.rows())
+    assert len(world.dms()) == 1, world.dms()
+    assert len(world.texts()) == 1, world.texts()
 
 
 async def test_no_reminder_after_turning_reminders_off(world: World) -> None:
