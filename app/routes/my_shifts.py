@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.services.identity import WorkspaceAccess
-from app.services.schedules import list_schedules
+from app.services.schedules import list_schedules, slot_at
 from app.services.shifts import (
     build_timeline,
     clamp_weeks,
@@ -33,7 +33,12 @@ class MyShiftsPages(Controller):
         now = datetime.datetime.now(datetime.UTC)
         zone = ZoneInfo(access.user.time_zone)
         mine = await person_shifts(db_session, access.workspace.id, access.user.id, now)
-        rows = [(shift, schedule, await handed_over_by(db_session, shift)) for shift, schedule in mine]
+        rows = []
+        for shift, schedule in mine:
+            # Hand off the slot covering now when the shift is under way (its first slot may have ended).
+            covering = await slot_at(db_session, schedule.id, now) if shift.start <= now else None
+            slot_id = covering.id if covering is not None else shift.first_slot_id
+            rows.append((shift, schedule, await handed_over_by(db_session, shift), slot_id))
         weeks = clamp_weeks(span)
         start, end = timeline_window(now, zone, weeks)
         # A lane for each schedule the person holds time in (everyone's bars, theirs marked).

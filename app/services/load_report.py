@@ -1,5 +1,6 @@
 """The on-call load report: per schedule and person over a period, hours on call (night and weekend
-hours in the schedule's zone), shifts that started in it, pages received and acknowledgements."""
+hours in the schedule's zone), shifts that started in it, pages received and how many of them the
+person acknowledged."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Incident, IncidentResponder, OnCallSchedule, Page, UserProfile
+from app.db.models import Incident, OnCallSchedule, Page, UserProfile
 from app.domain.load import MAX_PERIOD, held_hours
 from app.domain.schedules import parse_instant
 from app.services.errors import FieldError
@@ -120,19 +121,22 @@ async def load_report(
             )
         ).all()
     }
+    # Of those pages, the ones the person acknowledged (so acks never exceed pages).
     acks = {
         (schedule_id, user_id): count
         for schedule_id, user_id, count in (
             await db.execute(
-                select(Incident.schedule_id, IncidentResponder.user_id, func.count(IncidentResponder.id))
-                .join(Incident, Incident.id == IncidentResponder.incident_id)
+                select(Incident.schedule_id, Page.user_id, func.count(Page.id))
+                .join(Incident, Incident.id == Page.incident_id)
                 .where(
                     Incident.workspace_id == workspace_id,
                     Incident.schedule_id.is_not(None),
-                    IncidentResponder.joined_at >= start,
-                    IncidentResponder.joined_at < end,
+                    Page.user_id.is_not(None),
+                    Page.status == "acknowledged",
+                    Page.sent_at >= start,
+                    Page.sent_at < end,
                 )
-                .group_by(Incident.schedule_id, IncidentResponder.user_id)
+                .group_by(Incident.schedule_id, Page.user_id)
             )
         ).all()
     }

@@ -17,6 +17,7 @@ from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.shifts import Lane, Shift, SlotPiece, join_shifts, lay_out
 
 MAX_WINDOW = datetime.timedelta(days=400)
+FOLLOW_BATCH = 500  # slots read at a time when following a shift past the window
 
 
 def _piece(slot: OnCallSlot) -> SlotPiece:
@@ -51,7 +52,7 @@ async def _pieces(
 
 async def _follow(db: AsyncSession, pieces: list[SlotPiece], forward: bool) -> list[SlotPiece]:
     """The same person's slots adjacent to each schedule's last (forward) or first piece, for as long
-    as they continue without a break."""
+    as they continue without a break (read in batches: a one-person rotation is one long shift)."""
     found: list[SlotPiece] = []
     edges: dict[uuid.UUID, SlotPiece] = {}
     for piece in pieces:
@@ -60,18 +61,24 @@ async def _follow(db: AsyncSession, pieces: list[SlotPiece], forward: bool) -> l
             edges[piece.schedule_id] = piece
     for edge in edges.values():
         current = edge
-        for _ in range(1000):  # a one-person rotation is one shift of hundreds of slots
-            touching = OnCallSlot.start_time == current.end if forward else OnCallSlot.end_time == current.start
-            slot = await db.scalar(
-                select(OnCallSlot).where(
-                    and_(OnCallSlot.schedule_id == current.schedule_id, OnCallSlot.user_id == current.user_id),
-                    touching,
-                )
+        while True:
+            query = select(OnCallSlot).where(
+                and_(OnCallSlot.schedule_id == current.schedule_id, OnCallSlot.user_id == current.user_id)
             )
-            if slot is None:
+            if forward:
+                query = query.where(OnCallSlot.start_time >= current.end).order_by(OnCallSlot.start_time)
+            else:
+                query = query.where(OnCallSlot.end_time <= current.start).order_by(OnCallSlot.end_time.desc())
+            batch = [_piece(slot) for slot in await db.scalars(query.limit(FOLLOW_BATCH))]
+            joined = 0
+            for piece in batch:
+                if (piece.start != current.end) if forward else (piece.end != current.start):
+                    break
+                found.append(piece)
+                current = piece
+                joined += 1
+            if joined < FOLLOW_BATCH:
                 break
-            current = _piece(slot)
-            found.append(current)
     return found
 
 

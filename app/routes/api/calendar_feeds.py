@@ -68,6 +68,8 @@ class CalendarFeedsApi(Controller):
     async def create(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: FeedCreate
     ) -> FeedCreated:
+        if data.schedule_id is not None and not data.schedule_id.strip():
+            raise FieldError.one("schedule_id", "Give a schedule's id, or leave schedule_id out for your own shifts.")
         feed, token = await create_feed(db_session, access, data.schedule_id, _now())
         url, webcal = feed_urls(settings_of(request).public_url, token)
         return {"id": str(feed.id), "url": url, "webcal_url": webcal}

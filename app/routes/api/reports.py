@@ -29,7 +29,7 @@ class LoadOut(TypedDict):
     weekend_hours: float  # of those, Saturday 00:00 to Monday 00:00 in the schedule's zone
     shifts: int  # shifts that started in the period
     pages: int  # pages received for the schedule's incidents
-    acks: int  # acknowledgements of the schedule's incidents
+    acks: int  # of those pages, the ones the person acknowledged
 
 
 class ReportsApi(Controller):
