@@ -167,13 +167,7 @@ async def _tell(
     """The change's on-call DMs and "your shifts changed" notices, as rows of its transaction; a person
     who gets a DM finds the notice in it rather than in a second Slack message."""
     recipients = {uuid.UUID(str(e.payload[k])) for e in events for k in _RECIPIENTS if e.payload.get(k)}
-    rows: list[uuid.UUID] = []
-    carried: dict[uuid.UUID, str] = {}
-    for before in befores:
-        queued, texts = await tell(db, before, now, actor, recipients)
-        rows += queued
-        for user_id, text in texts.items():
-            carried[user_id] = f"{carried[user_id]}\n{text}" if user_id in carried else text
+    rows, carried = await tell(db, befores, now, actor, recipients)
     return await add_event_messages(db, events, now, extra=carried) + rows
 
 

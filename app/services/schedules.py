@@ -506,7 +506,7 @@ async def update_schedule(
         await _set_members(db, schedule.id, member_ids)
         await db.flush()
         await materialise(db, schedule, effective, now)
-        notices, _ = await tell(db, before, now, actor_id)
+        notices, _ = await tell(db, [before], now, actor_id)
     await jobs.deliver(notices)
     return schedule
 
@@ -535,7 +535,7 @@ async def regenerate_schedule(
             )
         before = await snapshot(db, schedule.id, now)
         written = await materialise(db, schedule, start, now)
-        notices, _ = await tell(db, before, now, actor_id)
+        notices, _ = await tell(db, [before], now, actor_id)
     await jobs.deliver(notices)
     return written
 
@@ -641,11 +641,11 @@ async def rotate_after_membership_change(
         .join(OnCallSchedule, OnCallSchedule.id == RotationMember.schedule_id)
         .where(RotationMember.user_id == user_id, OnCallSchedule.workspace_id == workspace_id)
     )
-    notices: list[uuid.UUID] = []
+    befores = []
     for schedule_id in list(schedule_ids):
         schedule = await _locked(db, workspace_id, schedule_id)
-        before = await snapshot(db, schedule.id, now)
+        befores.append(await snapshot(db, schedule.id, now))
         rotation = Rotation(cadence_of(schedule), ZoneInfo(schedule.time_zone), schedule.rotation_start, ("x",))
         await materialise(db, schedule, max(next_boundary(rotation, now), schedule.rotation_start), now)
-        notices += (await tell(db, before, now, actor_id))[0]
+    notices, _ = await tell(db, befores, now, actor_id)  # one message per person for the whole change
     return notices

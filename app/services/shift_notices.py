@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -114,28 +114,39 @@ async def changes_since(
 
 async def tell(
     db: AsyncSession,
-    before: Snapshot,
+    befores: Sequence[Snapshot],
     now: datetime.datetime,
     actor_id: uuid.UUID | None,
     carried_by_dm: Collection[uuid.UUID] | None = None,
 ) -> tuple[list[uuid.UUID], dict[uuid.UUID, str]]:
-    """Queue each affected person's notice (not the actor's own). Returns the rows to send and, for
-    people the change already sends an on-call DM, the notice text that DM carries instead of a
-    Slack message of its own (`carried_by_dm`: the people who get such a DM)."""
-    changes = await changes_since(db, before, now)
-    changes.pop(actor_id, None) if actor_id is not None else None
-    if not changes:
-        return [], {}
-    schedule = await db.get_one(OnCallSchedule, before.schedule_id)
+    """Queue each affected person's notice, one per channel for the whole change however many schedules
+    it touched (not the actor's own). Returns the rows to send and, for people the change already sends
+    an on-call DM, the notice text that DM carries instead of a Slack message of its own
+    (`carried_by_dm`: the people who get such a DM)."""
     actor = await db.get(UserProfile, actor_id) if actor_id is not None else None
-    people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(changes)))}
+    texts: dict[uuid.UUID, list[str]] = {}
+    workspace_id: uuid.UUID | None = None
+    people: dict[uuid.UUID, UserProfile] = {}
+    for before in befores:
+        changes = await changes_since(db, before, now)
+        if actor_id is not None:
+            changes.pop(actor_id, None)
+        if not changes:
+            continue
+        schedule = await db.get_one(OnCallSchedule, before.schedule_id)
+        workspace_id = schedule.workspace_id
+        missing = set(changes) - set(people)
+        if missing:
+            people.update({u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(missing)))})
+        for user_id, (taken, added) in changes.items():
+            person = people.get(user_id)
+            if person is not None:
+                by = actor.display_name if actor else None
+                texts.setdefault(user_id, []).append(notice_text(schedule.name, taken, added, person.time_zone, by))
     rows: list[uuid.UUID] = []
     carried: dict[uuid.UUID, str] = {}
-    for user_id, (taken, added) in changes.items():
-        person = people.get(user_id)
-        if person is None:
-            continue
-        text = notice_text(schedule.name, taken, added, person.time_zone, actor.display_name if actor else None)
+    for user_id, parts in texts.items():
+        person, text = people[user_id], "\n".join(parts)
         channels = (
             [c for c, on in (("slack", person.reminder_by_slack), ("sms", person.reminder_by_sms)) if on]
             if person.reminder_minutes
@@ -148,7 +159,7 @@ async def tell(
             target = person.paging_slack_id if channel == "slack" else person.paging_phone
             row = queue_delivery(
                 db,
-                workspace_id=schedule.workspace_id,
+                workspace_id=workspace_id,
                 channel=channel,
                 target=target,
                 text=slack_text.escape(text) if channel == "slack" else text,
