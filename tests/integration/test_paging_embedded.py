@@ -76,7 +76,10 @@ async def test_trigger_pages_primary_then_escalates_once(
     texts = [c.form["To"] for c in fake_twilio.calls("/Messages.json")]
     assert texts.count(team["ben"].phone) == 1
     final = await incident(client, auth, body["id"])
-    assert [(p["step"], p["status"]) for p in final["pages"]][:2] == [(0, "escalated"), (1, "pending")]
+    # The backup's own step lasts a second too: on a busy machine it may have run out by now.
+    assert [p["step"] for p in final["pages"]] == [0, 1]
+    assert final["pages"][0]["status"] == "escalated"
+    assert final["pages"][1]["status"] in {"pending", "escalated"}
     assert [e["message"] for e in final["timeline"] if e["kind"] == "escalated"] == [
         "No acknowledgement within 20 min of step 1 of 2."
     ]
