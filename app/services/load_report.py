@@ -87,6 +87,31 @@ def check_period(raw_start: object, raw_end: object) -> tuple[datetime.datetime,
     return start, end
 
 
+async def _page_counts(
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    acknowledged: bool = False,
+) -> dict[tuple[uuid.UUID | None, uuid.UUID | None], int]:
+    """Pages sent in the period per (the incident's schedule, person); only the acknowledged ones when asked."""
+    query = (
+        select(Incident.schedule_id, Page.user_id, func.count(Page.id))
+        .join(Incident, Incident.id == Page.incident_id)
+        .where(
+            Incident.workspace_id == workspace_id,
+            Incident.schedule_id.is_not(None),
+            Page.user_id.is_not(None),
+            Page.sent_at >= start,
+            Page.sent_at < end,
+        )
+        .group_by(Incident.schedule_id, Page.user_id)
+    )
+    if acknowledged:
+        query = query.where(Page.status == "acknowledged")
+    return {(schedule_id, user_id): count for schedule_id, user_id, count in (await db.execute(query)).all()}
+
+
 async def load_report(
     db: AsyncSession, workspace_id: uuid.UUID, start: datetime.datetime, end: datetime.datetime
 ) -> list[LoadRow]:
@@ -104,42 +129,8 @@ async def load_report(
             held.setdefault(key, []).append((shift.start, shift.end))
             if start <= shift.start < end:
                 started[key] = started.get(key, 0) + 1
-    pages = {
-        (schedule_id, user_id): count
-        for schedule_id, user_id, count in (
-            await db.execute(
-                select(Incident.schedule_id, Page.user_id, func.count(Page.id))
-                .join(Incident, Incident.id == Page.incident_id)
-                .where(
-                    Incident.workspace_id == workspace_id,
-                    Incident.schedule_id.is_not(None),
-                    Page.user_id.is_not(None),
-                    Page.sent_at >= start,
-                    Page.sent_at < end,
-                )
-                .group_by(Incident.schedule_id, Page.user_id)
-            )
-        ).all()
-    }
-    # Of those pages, the ones the person acknowledged (so acks never exceed pages).
-    acks = {
-        (schedule_id, user_id): count
-        for schedule_id, user_id, count in (
-            await db.execute(
-                select(Incident.schedule_id, Page.user_id, func.count(Page.id))
-                .join(Incident, Incident.id == Page.incident_id)
-                .where(
-                    Incident.workspace_id == workspace_id,
-                    Incident.schedule_id.is_not(None),
-                    Page.user_id.is_not(None),
-                    Page.status == "acknowledged",
-                    Page.sent_at >= start,
-                    Page.sent_at < end,
-                )
-                .group_by(Incident.schedule_id, Page.user_id)
-            )
-        ).all()
-    }
+    pages = await _page_counts(db, workspace_id, start, end)
+    acks = await _page_counts(db, workspace_id, start, end, acknowledged=True)  # so acks never exceed pages
     keys: set[tuple[uuid.UUID, uuid.UUID]] = {
         (schedule_id, user_id)
         for schedule_id, user_id in (*held, *pages, *acks)
