@@ -60,6 +60,8 @@ class Settings:
     send_timeout_seconds: float = 10.0  # a Slack or Twilio call that takes longer is "unknown"
     # Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges); none by default.
     trusted_proxies: tuple[str, ...] = ()
+    # Requests an alert source may make in one fixed one-minute window (counted in the database).
+    alert_rate_limit: int = 600
 
     @property
     def is_production(self) -> bool:
@@ -136,6 +138,7 @@ class Settings:
             raise SettingsError("VIGILO_TWILIO_FROM_NUMBER", "must be an E.164 number such as +15551234567")
 
         trusted_proxies = _networks("VIGILO_TRUSTED_PROXIES", get("TRUSTED_PROXIES"))
+        alert_rate_limit = int(_bounded_number("VIGILO_ALERT_RATE_LIMIT", get("ALERT_RATE_LIMIT"), 600, 1, 1_000_000))
 
         return cls(
             env=env,
@@ -156,6 +159,7 @@ class Settings:
             tick_seconds=tick_seconds,
             send_timeout_seconds=send_timeout,
             trusted_proxies=trusted_proxies,
+            alert_rate_limit=alert_rate_limit,
         )
 
 

@@ -35,6 +35,8 @@ from app import secret_paths
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
+from app.routes.alert_webhook import alert_webhook
+from app.routes.api.alert_sources import AlertSourcesApi
 from app.routes.api.calendar_feeds import CalendarFeedsApi
 from app.routes.api.incidents import IncidentsApi
 from app.routes.api.me import MeApi
@@ -97,6 +99,7 @@ CSRF_EXEMPT = [
     r"^/integrations/twilio_status/?$",
     r"^/integrations/twilio_voice/(answer/[0-9a-fA-F-]+|status)$",
     r"^/integrations/pagerduty/[A-Za-z0-9_-]+$",
+    r"^/integrations/alerts/[^/]+$",
 ]
 
 
@@ -196,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     twilio_voice_answer,
                     twilio_voice_status,
                     pagerduty_webhook,
+                    alert_webhook,
                     calendar_feed,
                     WorkspacePages,
                     PeoplePages,
@@ -216,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IncidentsApi,
             PoliciesApi,
             PagerDutyApi,
+            AlertSourcesApi,
             CalendarFeedsApi,
             ReportsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET = re.compile(r"(/calendar/|/integrations/pagerduty/)[^/\s?\"]+")
+_SECRET = re.compile(r"(/calendar/|/integrations/pagerduty/|/integrations/alerts/)[^/\s?\"]+")
 
 
 def redact(text: str) -> str:

@@ -121,6 +121,8 @@ class Workspace(UUIDAuditBase):
     slack_channel_id: Mapped[str | None] = mapped_column(String(32), default=None)
     # The last incident number handed out; bumped under the workspace row lock.
     last_incident_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Maintenance for every alert source of the workspace: what arrives before then opens nothing.
+    alerts_silenced_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Membership(UUIDAuditBase):
@@ -563,3 +565,66 @@ class CalendarFeed(UUIDAuditBase):
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class AlertSource(UUIDAuditBase):
+    """A monitoring system's webhook (Alertmanager, Grafana alerting, generic JSON) that opens, groups
+    and resolves incidents on a schedule or a policy. Its URL's token is stored as its SHA-256 and shown
+    once. The request count of the current one-minute window is kept here, so the limit holds across
+    every web process."""
+
+    __tablename__ = "alert_source"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_alert_source_workspace_name"),
+        CheckConstraint("kind IN ('alertmanager', 'grafana', 'generic')", name="kind"),
+        CheckConstraint("default_severity IN ('SEV1', 'SEV2', 'SEV3', 'SEV4')", name="default_severity"),
+        CheckConstraint("(schedule_id IS NULL) <> (escalation_policy_id IS NULL)", name="one_target"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    # The target: a schedule (its policy, else its primary → backup) or a policy. Deleting one that a
+    # source pages is refused (409 naming the source); RESTRICT backs that up.
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("oncall_schedule.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policy.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    severity_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    default_severity: Mapped[str] = mapped_column(String(4), default="SEV3")
+    auto_resolve: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    maintenance_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # The fixed one-minute window requests are counted in, its count, and the last time one was refused.
+    rate_window: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    rate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    limited_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class AlertGroup(UUIDBase):
+    """The incident one alert group (Alertmanager's groupKey, a generic dedup_key) opened, and what
+    fires in it. At most one open group per (source, key): a unique index where is_open holds it,
+    however many web processes take notifications at once."""
+
+    __tablename__ = "alert_group"
+    __table_args__ = (
+        Index(
+            "uq_alert_group_open",
+            "source_id",
+            "group_digest",
+            unique=True,
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open"),
+        ),
+    )
+
+    source_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alert_source.id", ondelete="SET NULL"))
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"), unique=True)
+    group_key: Mapped[str] = mapped_column(Text)
+    group_digest: Mapped[str] = mapped_column(String(64))
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The fingerprints firing at the last notification, and the links shown on the incident page.
+    firing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    links: Mapped[list[list[str]]] = mapped_column(JSON, default=list)

@@ -37,6 +37,7 @@ _TITLES = {
     422: "Invalid fields",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 

@@ -104,49 +104,82 @@ async def declare_incident(
         policy = await db.get(EscalationPolicy, parsed_policy) if parsed_policy else None
         if parsed_policy and (policy is None or policy.workspace_id != access.workspace.id):
             raise FieldError.one("escalation_policy_id", "Choose an escalation policy of this workspace.")
-        if policy is None and schedule is not None and schedule.escalation_policy_id:
-            policy = await db.get(EscalationPolicy, schedule.escalation_policy_id)
-        if policy is not None:
-            chain = await policy_chain(db, policy)
-        else:
-            assert schedule is not None
-            backup = await db.get(UserProfile, schedule.escalation_to_id) if schedule.escalation_to_id else None
-            chain = implicit_chain(
-                schedule.id,
-                schedule.name,
-                schedule.escalation_delay_minutes,
-                (backup.id, backup.display_name) if backup else None,
-            )
-        await lock_row(db, Workspace, access.workspace.id)
-        workspace = await db.get_one(Workspace, access.workspace.id, populate_existing=True)
-        workspace.last_incident_number += 1
-        incident = Incident(
-            id=uuid.uuid4(),
-            workspace_id=workspace.id,
-            number=workspace.last_incident_number,
-            title=clean_title,
-            severity=severity,
-            status="triggered",
-            schedule_id=schedule.id if schedule else None,
-            escalation_policy_id=policy.id if policy else None,
-            declared_by_id=access.user.id,
-            chain=chain.to_json(),
-            chain_round=0,
-        )
-        db.add(incident)
-        await db.flush()
-        on = schedule.name if schedule else f"the {policy.name if policy else ''} policy"
-        how = f" through {policy.name}" if policy is not None and schedule is not None else ""
-        note_timeline(
+        incident, outbox = await open_incident(
             db,
-            incident.id,
-            "declared",
-            f"{access.user.display_name} declared INC-{incident.number} ({severity}) on {on}{how}.",
+            access.workspace.id,
+            Opening(clean_title, severity, access.user.display_name, "declared", access.user.id),
+            schedule,
+            policy,
             now,
+            pace,
         )
-        _, outbox = await advance(db, workspace, incident, Event.OPENED, now, pace)
     await outbox.send(now)
     return incident
+
+
+@dataclass(frozen=True)
+class Opening:
+    title: str
+    severity: str
+    by: str  # who opened it, for the timeline: a person's name, an alert source's
+    verb: str = "declared"
+    declared_by_id: uuid.UUID | None = None
+
+
+async def open_incident(
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    opening: Opening,
+    schedule: OnCallSchedule | None,
+    policy: EscalationPolicy | None,
+    now: datetime.datetime,
+    pace: Pace,
+) -> tuple[Incident, Outbox]:
+    """Inside the caller's write transaction: copy the chain (the policy given, else the schedule's
+    policy, else the schedule's own primary → backup) onto a new incident, say so on its timeline and
+    page the first step. The caller sends the outbox after its commit."""
+    if policy is None and schedule is not None and schedule.escalation_policy_id:
+        policy = await db.get(EscalationPolicy, schedule.escalation_policy_id)
+    if policy is not None:
+        chain = await policy_chain(db, policy)
+    else:
+        assert schedule is not None
+        backup = await db.get(UserProfile, schedule.escalation_to_id) if schedule.escalation_to_id else None
+        chain = implicit_chain(
+            schedule.id,
+            schedule.name,
+            schedule.escalation_delay_minutes,
+            (backup.id, backup.display_name) if backup else None,
+        )
+    await lock_row(db, Workspace, workspace_id)
+    workspace = await db.get_one(Workspace, workspace_id, populate_existing=True)
+    workspace.last_incident_number += 1
+    incident = Incident(
+        id=uuid.uuid4(),
+        workspace_id=workspace.id,
+        number=workspace.last_incident_number,
+        title=opening.title,
+        severity=opening.severity,
+        status="triggered",
+        schedule_id=schedule.id if schedule else None,
+        escalation_policy_id=policy.id if policy else None,
+        declared_by_id=opening.declared_by_id,
+        chain=chain.to_json(),
+        chain_round=0,
+    )
+    db.add(incident)
+    await db.flush()
+    on = schedule.name if schedule else f"the {policy.name if policy else ''} policy"
+    how = f" through {policy.name}" if policy is not None and schedule is not None else ""
+    note_timeline(
+        db,
+        incident.id,
+        "declared",
+        f"{opening.by} {opening.verb} INC-{incident.number} ({opening.severity}) on {on}{how}.",
+        now,
+    )
+    _, outbox = await advance(db, workspace, incident, Event.OPENED, now, pace)
+    return incident, outbox
 
 
 # ---------------------------------------------------------------- resolve
@@ -191,25 +224,7 @@ async def close_incident(
                 return Closed((row.error if row else None) or "already handled", False)
         await lock_row(db, Incident, incident_id)
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
-        if incident.status == "resolved":
-            closed = Closed(f"INC-{incident.number} is already resolved.", False)
-            outbox = Outbox([], [])
-        else:
-            incident.status, incident.resolved_at = "resolved", now
-            incident.escalation_due_at = None
-            pages = await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
-            cancelled = 0
-            for page in pages:
-                page.status = "cancelled"
-                cancelled += 1
-            note = f"{by} resolved INC-{incident.number}{where}."
-            if cancelled:
-                note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
-            note_timeline(db, incident.id, "resolved", note, now)
-            workspace = await db.get_one(Workspace, incident.workspace_id)
-            outbox = Outbox(queue_channel_note(db, workspace, incident, note, now), [])
-            outbox.deliveries += await queue_follow_ups(db, incident.id, Action.RESOLVE, now, came_from)
-            closed = Closed(note, True)
+        closed, outbox = await close_locked(db, incident, by, now, came_from, where)
         if inbound_row is not None:
             row = await db.get(DeliveryLog, inbound_row)
             if row is not None:
@@ -217,6 +232,35 @@ async def close_incident(
                 row.workspace_id, row.incident_id = incident.workspace_id, incident.id
     await outbox.send(now)
     return closed
+
+
+async def close_locked(
+    db: AsyncSession,
+    incident: Incident,
+    by: str,
+    now: datetime.datetime,
+    came_from: uuid.UUID | None = None,
+    where: str = "",
+) -> tuple[Closed, Outbox]:
+    """Resolve an incident whose row the caller's transaction holds locked; the caller sends the outbox
+    after its commit."""
+    if incident.status == "resolved":
+        return Closed(f"INC-{incident.number} is already resolved.", False), Outbox([], [])
+    incident.status, incident.resolved_at = "resolved", now
+    incident.escalation_due_at = None
+    pages = await db.scalars(select(Page).where(Page.incident_id == incident.id, Page.status == "pending"))
+    cancelled = 0
+    for page in pages:
+        page.status = "cancelled"
+        cancelled += 1
+    note = f"{by} resolved INC-{incident.number}{where}."
+    if cancelled:
+        note += f" {cancelled} pending page{'s' if cancelled > 1 else ''} cancelled."
+    note_timeline(db, incident.id, "resolved", note, now)
+    workspace = await db.get_one(Workspace, incident.workspace_id)
+    outbox = Outbox(queue_channel_note(db, workspace, incident, note, now), [])
+    outbox.deliveries += await queue_follow_ups(db, incident.id, Action.RESOLVE, now, came_from)
+    return Closed(note, True), outbox
 
 
 # ---------------------------------------------------------------- reading
