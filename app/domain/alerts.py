@@ -128,9 +128,10 @@ def _status(value: object, field: str) -> bool:
     return value == "firing"
 
 
-def _alert_name(labels: Mapping[str, str], group_labels: Mapping[str, str]) -> str:
+def _alert_name(labels: Mapping[str, str], shared: Mapping[str, str]) -> str:
+    """alertname with the labels that tell this alert from the group's others (`shared` ones are left out)."""
     name = labels.get("alertname", "alert")
-    extra = [f"{k}={v}" for k, v in sorted(labels.items()) if k not in group_labels and k != "alertname"]
+    extra = [f"{k}={v}" for k, v in sorted(labels.items()) if k not in shared and k != "alertname"]
     shown = ", ".join(extra[:3])
     return _one_line(f"{name} ({shown})" if shown else name, 120)
 
@@ -164,7 +165,7 @@ def _read_grouped(body: object, *, version: str | None) -> tuple[Notification, d
         alerts.append(
             Alert(
                 fingerprint=_fingerprint(item, labels),
-                name=_alert_name(labels, group_labels),
+                name=_alert_name(labels, {**group_labels, **common_labels}),
                 firing=_status(item.get("status"), f"{where}.status"),
                 severity=labels.get("severity"),
                 generator_url=safe_url(item.get("generatorURL")),
