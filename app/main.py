@@ -35,6 +35,7 @@ from app import secret_paths
 from app.config import Environment, Settings
 from app.db.engine import create_engine
 from app.db.models import WebSession
+from app.routes.alert_sources import AlertSourcePages
 from app.routes.alert_webhook import alert_webhook
 from app.routes.api.alert_sources import AlertSourcesApi
 from app.routes.api.calendar_feeds import CalendarFeedsApi
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     ReportPages,
                     ProfilePages,
                     SettingsPages,
+                    AlertSourcePages,
                 ],
             ),
             MembersApi,

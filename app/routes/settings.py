@@ -18,6 +18,7 @@ from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_ST
 from app.routes.access import provide_access, settings_of
 from app.routes.forms import Form, field
 from app.routes.notices import back_to
+from app.services.alert_sources import list_sources
 from app.services.calendar_feeds import create_feed, feed_urls, my_feeds, revoke_feed
 from app.services.deliveries import describe, recent_deliveries
 from app.services.errors import Conflict, FieldError
@@ -138,6 +139,10 @@ class SettingsPages(Controller):
                 "service_labels": {str(v.service.id): f"PagerDuty: {v.service.label}" for v in services},
                 "describe": describe,
                 "test_waiting": any(state.tone == "waiting" for v in services for _, state in v.last_test),
+                "alert_sources": await list_sources(db_session, access.workspace.id, _now()),
+                "alert_rate_limit": settings.alert_rate_limit,
+                "now": _now(),
+                "zone": access.user.time_zone,
             },
             status_code=status_code,
         )

@@ -279,6 +279,7 @@ class Received:
     outcome: str
     status: str  # processed | silenced | ignored
     incident_number: int | None
+    incident_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -359,4 +360,5 @@ def _received(row: DeliveryLog, number: int | None) -> Received:
         data = json.loads(row.summary or "{}")
     except ValueError:
         data = {}
-    return Received(row.at, str(data.get("title") or ""), bool(data.get("firing")), row.error or "", row.status, number)
+    title, firing = str(data.get("title") or ""), bool(data.get("firing"))
+    return Received(row.at, title, firing, row.error or "", row.status, number, row.incident_id)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
+    AlertGroup,
+    AlertSource,
     DeliveryLog,
     EscalationPolicy,
     Incident,
@@ -297,6 +299,8 @@ class IncidentView:
     policy: EscalationPolicy | None = None
     chain: Chain = field(default_factory=lambda: Chain(()))
     services: dict[uuid.UUID | None, str] = field(default_factory=dict)  # PagerDuty services paged: labels
+    alert: AlertGroup | None = None  # the alert group that opened it
+    source: AlertSource | None = None  # and its source, while it exists
 
     @property
     def steps(self) -> list[ChainStepView]:
@@ -393,6 +397,8 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
         if service_ids
         else {}
     )
+    alert = await db.scalar(select(AlertGroup).where(AlertGroup.incident_id == incident.id))
+    source = await db.get(AlertSource, alert.source_id) if alert is not None and alert.source_id else None
     return IncidentView(
         incident,
         schedule,
@@ -403,14 +409,51 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
         policy,
         chain_of(incident),
         services,
+        alert,
+        source,
     )
 
 
-async def list_incidents(db: AsyncSession, workspace_id: uuid.UUID, limit: int = 100) -> list[Incident]:
-    rows = await db.scalars(
-        select(Incident).where(Incident.workspace_id == workspace_id).order_by(Incident.number.desc()).limit(limit)
+@dataclass(frozen=True)
+class IncidentRow:
+    """An incident in a list, with the alert source and group that opened it (if one did)."""
+
+    incident: Incident
+    group_key: str | None
+    source_id: uuid.UUID | None
+    source_name: str | None
+
+
+async def list_incidents(
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    limit: int = 100,
+    *,
+    status: str | None = None,
+    source_id: uuid.UUID | None = None,
+    before: uuid.UUID | None = None,
+) -> list[IncidentRow]:
+    """Newest first; `before` an incident id: the page after it."""
+    query = (
+        select(Incident, AlertGroup.group_key, AlertSource.id, AlertSource.name)
+        .outerjoin(AlertGroup, AlertGroup.incident_id == Incident.id)
+        .outerjoin(AlertSource, AlertSource.id == AlertGroup.source_id)
+        .where(Incident.workspace_id == workspace_id)
     )
-    return list(rows)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if source_id is not None:
+        query = query.where(AlertGroup.source_id == source_id)
+    if before is not None:
+        number = await db.scalar(
+            select(Incident.number).where(Incident.id == before, Incident.workspace_id == workspace_id)
+        )
+        if number is None:
+            raise FieldError.one("before", "before must be the id of an incident of this workspace.")
+        query = query.where(Incident.number < number)
+    rows = (await db.execute(query.order_by(Incident.number.desc()).limit(limit))).all()
+    await db.commit()
+    return [IncidentRow(incident, key, sid, name) for incident, key, sid, name in rows]
 
 
 # ---------------------------------------------------------------- the Slack post

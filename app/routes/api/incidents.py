@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 import msgspec
@@ -16,9 +17,16 @@ from app.routes.access import pace_of, settings_of
 from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import CONFLICT_PROBLEMS, READ_PROBLEMS, WRITE_PROBLEMS
-from app.routes.api.views import IncidentOut, incident_view
+from app.routes.api.views import IncidentOut, IncidentSummaryOut, incident_summary, incident_view
+from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
-from app.services.incidents import declare_incident, describe_incident, get_incident, resolve_incident
+from app.services.incidents import (
+    declare_incident,
+    describe_incident,
+    get_incident,
+    list_incidents,
+    resolve_incident,
+)
 from app.services.paging import add_responder, escalate_now
 
 
@@ -31,6 +39,20 @@ class IncidentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ResponderAdd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     user: Text
+
+
+STATUSES = ("triggered", "acknowledged", "resolved")
+MAX_LIST = 200
+
+
+def _optional_id(raw: str | None, name: str, errors: dict[str, str]) -> uuid.UUID | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        errors[name] = f"{name} must be an id (a UUID)."
+        return None
 
 
 def _now() -> datetime.datetime:
@@ -67,6 +89,35 @@ class IncidentsApi(Controller):
             secret_key=settings.secret_key,
         )
         return incident_view(await describe_incident(db_session, incident))
+
+    @get(
+        "/",
+        opt={"role": Role.VIEWER},
+        responses=READ_PROBLEMS,
+        summary="Incidents, newest first (?status=, ?source_id=, ?limit= up to 200, ?before= an incident id)",
+    )
+    async def list_all(
+        self,
+        db_session: AsyncSession,
+        access: WorkspaceAccess,
+        status: str | None = None,
+        source_id: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> list[IncidentSummaryOut]:
+        errors: dict[str, str] = {}
+        if status is not None and status not in STATUSES:
+            errors["status"] = "status is triggered, acknowledged or resolved."
+        if not 1 <= limit <= MAX_LIST:
+            errors["limit"] = f"limit is 1 to {MAX_LIST}."
+        source = _optional_id(source_id, "source_id", errors)
+        after = _optional_id(before, "before", errors)
+        if errors:
+            raise FieldError(errors)
+        rows = await list_incidents(
+            db_session, access.workspace.id, limit, status=status, source_id=source, before=after
+        )
+        return [incident_summary(row) for row in rows]
 
     @get(
         "/{incident_id:str}",

@@ -10,7 +10,7 @@ import datetime
 from typing import TypedDict
 
 from app.db.models import Membership, OnCallSlot, UserProfile
-from app.services.incidents import IncidentView
+from app.services.incidents import IncidentRow, IncidentView
 from app.services.policies import PolicyView
 from app.services.schedules import OnCall, ScheduleView
 
@@ -126,6 +126,29 @@ class TimelineOut(TypedDict):
     message: str
 
 
+class LinkOut(TypedDict):
+    label: str
+    url: str
+
+
+class SourceRef(TypedDict):
+    id: str
+    name: str
+
+
+class IncidentSummaryOut(TypedDict):
+    id: str
+    number: int
+    title: str
+    severity: str
+    status: str
+    schedule_id: str | None
+    created_at: str
+    resolved_at: str | None
+    source: SourceRef | None  # the alert source that opened it (null: declared, or the source was deleted)
+    group_key: str | None  # its alert group (Alertmanager's groupKey, a generic dedup_key)
+
+
 class IncidentOut(TypedDict):
     id: str
     number: int
@@ -136,6 +159,9 @@ class IncidentOut(TypedDict):
     escalation_policy: PolicyRef | None
     created_at: str
     escalation_due_at: str | None
+    source: SourceRef | None
+    group_key: str | None
+    links: list[LinkOut]  # where the alerts came from: Alertmanager's page, each alert's source
     responders: list[ResponderOut]
     pages: list[PageOut]
     timeline: list[TimelineOut]
@@ -241,6 +267,9 @@ def incident_view(view: IncidentView) -> IncidentOut:
         "escalation_policy": {"id": str(view.policy.id), "name": view.policy.name} if view.policy else None,
         "created_at": instant(incident.created_at),
         "escalation_due_at": maybe_instant(incident.escalation_due_at),
+        "source": {"id": str(view.source.id), "name": view.source.name} if view.source else None,
+        "group_key": view.alert.group_key if view.alert else None,
+        "links": [{"label": label, "url": url} for label, url in (view.alert.links if view.alert else [])],
         "responders": [
             {"user": user_view(user), "role": r.role, "source": r.source, "joined_at": instant(r.joined_at)}
             for r, user in view.responders
@@ -264,6 +293,22 @@ def incident_view(view: IncidentView) -> IncidentOut:
             for page, user in view.pages
         ],
         "timeline": [{"at": instant(e.at), "kind": e.kind, "message": e.message} for e in view.timeline],
+    }
+
+
+def incident_summary(row: IncidentRow) -> IncidentSummaryOut:
+    incident = row.incident
+    return {
+        "id": str(incident.id),
+        "number": incident.number,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "schedule_id": str(incident.schedule_id) if incident.schedule_id else None,
+        "created_at": instant(incident.created_at),
+        "resolved_at": maybe_instant(incident.resolved_at),
+        "source": {"id": str(row.source_id), "name": row.source_name or ""} if row.source_id else None,
+        "group_key": row.group_key,
     }
 
 
