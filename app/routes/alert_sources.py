@@ -153,17 +153,18 @@ class AlertSourcePages(Controller):
         data: Form,
     ) -> Response[Any]:
         source = await get_source(db_session, access.workspace.id, source_id)
+        kind, sid = source.kind, str(source.id)  # read now: a refused change rolls back and expires the row
         raw, errors = _read_form(data)
         raw.pop("kind")  # the kind is fixed once made: the sender is configured for it
         if not errors:
             try:
-                await update_source(db_session, access.workspace.id, source.id, raw)
+                await update_source(db_session, access.workspace.id, sid, raw)
             except FieldError as exc:
                 errors = exc.errors
             else:
                 return back_to(request, self._back(access), notice=f"Saved {raw['name']}.")
-        form = {**_kept(data), "kind": source.kind}
-        return await self._form(db_session, access, form, _on_form(errors), str(source.id), status_code=422)
+        form = {**_kept(data), "kind": kind}
+        return await self._form(db_session, access, form, _on_form(errors), sid, status_code=422)
 
     @post("/{source_id:str}/rotate", name="alert_source_rotate", opt=ADMIN, status_code=200)
     async def rotate(

@@ -46,6 +46,7 @@ from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
+from app.services.alert_sources import create_source
 from app.services.pagerduty import create_service
 from app.services.policies import create_policy
 from app.services.schedules import create_schedule
@@ -109,6 +110,9 @@ UNKNOWN_LINK = Rule("unknown-one-time-link", fixed=404)
 # A calendar feed's URL carries its secret token: anyone holding a real one reads the feed (a cookie,
 # a Bearer token or another workspace changes nothing; an unknown or revoked token is 404 for all).
 FEED_LINK = Rule("secret-feed-link")
+# An alert source's URL carries its secret token the same way: whoever holds a real one may post
+# (Alertmanager and Grafana send no credentials); an unknown token is 404 for everyone.
+ALERT_LINK = Rule("secret-alert-link")
 SIGNED_IN = Rule("signed-in", signed_in=True)
 INSTALLATION_ADMIN = Rule("installation-admin", signed_in=True, installation_admin=True)
 
@@ -157,6 +161,9 @@ NEW_PAGERDUTY_SERVICE = {
     "signing_secret": "matrix-signing-secret",
 }
 
+ALERT_SOURCES = WS + "/settings/alert-sources"
+NEW_ALERT_SOURCE = {"name": "Matrix alerts {case}", "kind": "generic", "schedule_id": "{schedule_id}"}
+
 ROUTES: dict[tuple[str, str], Row] = {
     # -------- outside any workspace
     ("GET", "/"): Row(PUBLIC),
@@ -179,6 +186,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/integrations/twilio_voice/status"): Row(TWILIO_SIGNED, body={}),
     ("POST", "/integrations/pagerduty/{token}"): Row(PAGERDUTY_SIGNED, "pagerduty_service", body={}),
     ("GET", "/calendar/{name}"): Row(FEED_LINK, "feed"),
+    ("POST", "/integrations/alerts/{token}"): Row(ALERT_LINK, "alert_source", body={}),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
@@ -214,6 +222,14 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", PAGERDUTY + "/{service_id}/keys"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", PAGERDUTY + "/{service_id}/test"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", PAGERDUTY + "/{service_id}/delete"): Row(ADMIN, "pagerduty_service", body={}),
+    ("GET", ALERT_SOURCES + "/new"): Row(ADMIN),
+    ("POST", ALERT_SOURCES): Row(ADMIN, body={}),
+    ("GET", ALERT_SOURCES + "/{source_id}/edit"): Row(ADMIN, "alert_source"),
+    ("POST", ALERT_SOURCES + "/{source_id}"): Row(ADMIN, "alert_source", body={}),
+    ("POST", ALERT_SOURCES + "/{source_id}/rotate"): Row(ADMIN, "alert_source", body={}),
+    ("POST", ALERT_SOURCES + "/{source_id}/delete"): Row(ADMIN, "alert_source", body={}),
+    ("POST", ALERT_SOURCES + "/{source_id}/silence"): Row(ADMIN, "alert_source", body={"minutes": "60"}),
+    ("POST", ALERT_SOURCES + "/silence"): Row(ADMIN, body={"minutes": "60"}),
     ("POST", WS + "/settings/tokens"): Row(VIEWER, body={"name": "matrix"}),
     ("POST", WS + "/settings/tokens/{token_id}/revoke"): Row(OWN_TOKEN, "token", body={}),
     ("POST", WS + "/settings/feeds"): Row(VIEWER, body={}),
@@ -282,6 +298,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", API + "/pagerduty-services"): Row(ADMIN),
     ("POST", API + "/pagerduty-services"): Row(ADMIN, body=NEW_PAGERDUTY_SERVICE),
     ("DELETE", API + "/pagerduty-services/{service_id}"): Row(ADMIN, "pagerduty_service"),
+    ("GET", API + "/alert-sources"): Row(ADMIN),
+    ("POST", API + "/alert-sources"): Row(ADMIN, body=NEW_ALERT_SOURCE),
+    ("GET", API + "/alert-sources/{source_id}"): Row(ADMIN, "alert_source"),
+    ("PATCH", API + "/alert-sources/{source_id}"): Row(ADMIN, "alert_source", body={"default_severity": "SEV2"}),
+    ("DELETE", API + "/alert-sources/{source_id}"): Row(ADMIN, "alert_source"),
+    ("POST", API + "/alert-sources/{source_id}/rotate"): Row(ADMIN, "alert_source", body={}),
+    ("GET", API + "/incidents"): Row(VIEWER),
     ("GET", API + "/me/shifts"): Row(VIEWER),
     ("POST", API + "/calendar-feeds"): Row(VIEWER, body={}),
     ("DELETE", API + "/calendar-feeds/{feed_id}"): Row(OWN_FEED, "feed"),
@@ -594,6 +617,13 @@ class World:
         }
         service, token = await create_service(self.db, self.acme.workspace.id, self.settings.secret_key, body)
         return {"service_id": str(service.id), "token": token}
+
+    async def make_alert_source(self, _holder: str) -> dict[str, str]:
+        """An alert source: its id, and its URL's token (the alert webhook row's {token})."""
+        self.made += 1
+        body = {"name": f"Matrix alerts {self.made}", "kind": "alertmanager", "schedule_id": self.values["schedule_id"]}
+        source, token = await create_source(self.db, self.acme.workspace.id, body)
+        return {"source_id": str(source.id), "token": token}
 
     async def make_invitation(self, _holder: str) -> dict[str, str]:
         self.made += 1
