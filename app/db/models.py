@@ -585,12 +585,11 @@ class AlertSource(UUIDAuditBase):
     name: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(16))
     # The target: a schedule (its policy, else its primary → backup) or a policy. Deleting one that a
-    # source pages is refused (409 naming the source); RESTRICT backs that up.
-    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("oncall_schedule.id", ondelete="RESTRICT"), default=None, index=True
-    )
+    # source pages is refused (409 naming the source); the foreign key (NO ACTION, like a policy step's,
+    # so a workspace's cascade still goes through) backs that up.
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("oncall_schedule.id"), default=None, index=True)
     escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escalation_policy.id", ondelete="RESTRICT"), default=None, index=True
+        ForeignKey("escalation_policy.id"), default=None, index=True
     )
     severity_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     default_severity: Mapped[str] = mapped_column(String(4), default="SEV3")

@@ -55,13 +55,11 @@ def upgrade() -> None:
             ["escalation_policy_id"],
             ["escalation_policy.id"],
             name=op.f("fk_alert_source_escalation_policy_id_escalation_policy"),
-            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["schedule_id"],
             ["oncall_schedule.id"],
             name=op.f("fk_alert_source_schedule_id_oncall_schedule"),
-            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["workspace_id"], ["workspace.id"], name=op.f("fk_alert_source_workspace_id_workspace"), ondelete="CASCADE"
