@@ -439,6 +439,8 @@ class DeliveryLog(UUIDBase):
         Index("uq_delivery_log_inbound_key", "channel", "direction", "external_id", unique=True),
         # The sweeper's lookup: outbound rows left pending, retrying or sending.
         Index("ix_delivery_log_status_at", "status", "at"),
+        # An alert source's last notifications (channel "alert", target the source's id).
+        Index("ix_delivery_log_channel_target_at", "channel", "target", "at"),
     )
 
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), default=None)

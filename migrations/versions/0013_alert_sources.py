@@ -102,9 +102,13 @@ def upgrade() -> None:
             postgresql_where=sa.text("is_open"),
             sqlite_where=sa.text("is_open"),
         )
+    with op.batch_alter_table("delivery_log") as batch_op:
+        batch_op.create_index("ix_delivery_log_channel_target_at", ["channel", "target", "at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("delivery_log") as batch_op:
+        batch_op.drop_index("ix_delivery_log_channel_target_at")
     with op.batch_alter_table("alert_group") as batch_op:
         batch_op.drop_index("uq_alert_group_open")
     op.drop_table("alert_group")
