@@ -41,12 +41,12 @@ from app.db.models import ApiToken, Invitation, Membership, OnCallSchedule, OnCa
 from app.domain.roles import Role
 from app.main import STATIC_DIR, create_app
 from app.services import accounts
+from app.services.alert_sources import create_source
 from app.services.calendar_feeds import create_feed
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
-from app.services.alert_sources import create_source
 from app.services.pagerduty import create_service
 from app.services.policies import create_policy
 from app.services.schedules import create_schedule
