@@ -3,7 +3,7 @@
 It makes a fresh PostgreSQL database, seeds it, starts 2 web processes and 2 worker processes on
 Redis (plus fake Slack and Twilio servers on 127.0.0.1), runs every scenario with bounded load,
 stops everything it started, and writes bench/results/latest.json and latest.md.
-`python bench/run.py --only paging` (or any of http, paging, webhooks, rotation, comma-separated)
+`python bench/run.py --only paging` (or any of http, paging, webhooks, alerts, rotation, comma-separated)
 runs just those; the report then says which ran.
 """
 
@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -396,8 +397,26 @@ async def rotation_cost() -> None:
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def first_page_latencies(sent: dict[int, float], slack: Any, twilio: Any) -> list[float]:
+    """For each incident number → when its trigger was sent, the ms until the first outbound page
+    request (a Slack post or an SMS naming INC-n) reached the fakes; waits up to a minute."""
+    deadline = time.time() + 60
+    first_seen: dict[int, float] = {}
+    while time.time() < deadline and len(first_seen) < len(sent):
+        for call in slack.calls("chat.postMessage") + twilio.calls("/Messages.json"):
+            text = call.params.get("text", "") if "chat.postMessage" in call.path else call.form.get("Body", "")
+            match = re.search(r"INC-(\d+)", text)
+            if match and int(match.group(1)) in sent:
+                number = int(match.group(1))
+                first_seen[number] = min(first_seen.get(number, call.at), call.at)
+        await asyncio.sleep(0.5)
+    return [(first_seen[n] - sent[n]) * 1000 for n in first_seen]
 
 
 async def paging_scenarios(
@@ -427,17 +446,7 @@ async def paging_scenarios(
                 sent[response.json()["number"]] = started
 
         await asyncio.gather(*(trigger(n) for n in range(200)))
-    deadline = time.time() + 60
-    first_seen: dict[int, float] = {}
-    while time.time() < deadline and len(first_seen) < len(sent):
-        for call in slack.calls("chat.postMessage") + twilio.calls("/Messages.json"):
-            text = call.params.get("text", "") if "chat.postMessage" in call.path else call.form.get("Body", "")
-            match = re.search(r"INC-(\d+)", text)
-            if match and int(match.group(1)) in sent:
-                number = int(match.group(1))
-                first_seen[number] = min(first_seen.get(number, call.at), call.at)
-        await asyncio.sleep(0.5)
-    latencies = [(first_seen[n] - sent[n]) * 1000 for n in first_seen] or [float("nan")]
+    latencies = await first_page_latencies(sent, slack, twilio)
     record("paging latency", "trigger errors", len(failures), "count", "0", not failures)
     record("paging latency", "incidents paged", len(latencies), "count", "200", len(latencies) == 200)
     record("paging latency", "p50", percentile(latencies, 50), "ms")
@@ -741,6 +750,25 @@ async def escalation_punctuality(
 # ---------------------------------------------------------------- webhooks
 
 
+async def generator_ceiling(stack: Stack, connections: int = 16, seconds: float = 5) -> float:
+    """The load generator's own ceiling on this machine (req/s of the bare JSON endpoint from the same
+    Python client), for reading the throughput figures measured with it."""
+    async with httpx.AsyncClient(
+        base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=connections)
+    ) as client:
+        started = time.perf_counter()
+        count = 0
+
+        async def ping() -> None:
+            nonlocal count
+            while time.perf_counter() - started < seconds:
+                await client.get("/healthz")
+                count += 1
+
+        await asyncio.gather(*(ping() for _ in range(connections)))
+    return count / seconds
+
+
 async def webhook_scenarios(stack: Stack) -> None:
     print("webhooks", flush=True)
     verifier = SignatureVerifier(SIGNING)
@@ -786,19 +814,7 @@ async def webhook_scenarios(stack: Stack) -> None:
     rate = len(bodies) / seconds
     record("webhooks (Slack)", "throughput", rate, "req/s", ">= 500 req/s", rate >= 500 and errors == 0)
     record("webhooks (Slack)", "errors", errors, "count", "0", errors == 0)
-    # The load generator's own ceiling on this machine, for reading the figure above.
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=16)) as client:
-        started = time.perf_counter()
-        count = 0
-
-        async def ping() -> None:
-            nonlocal count
-            while time.perf_counter() - started < 5:
-                await client.get("/healthz")
-                count += 1
-
-        await asyncio.gather(*(ping() for _ in range(16)))
-    record("webhooks (Slack)", "generator ceiling (bare JSON)", count / 5, "req/s")
+    record("webhooks (Slack)", "generator ceiling (bare JSON)", await generator_ceiling(stack), "req/s")
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(TWILIO_TOKEN)
@@ -830,10 +846,125 @@ async def webhook_scenarios(stack: Stack) -> None:
     record("webhooks (Twilio)", "errors", errors, "count", "0", errors == 0)
 
 
+# ---------------------------------------------------------------- alert sources
+
+ALERT_SOURCES = 50
+STORM_GROUPS = 5  # per source: 250 groups, so 250 incidents if the grouping holds
+STORM_NOTIFICATIONS = 12  # per group: the first opens its incident, the rest add an alert each
+LATENCY_GROUPS = 100  # new groups, each timed from its notification to its first page
+
+
+def alertmanager_notification(group: str, firing: int) -> dict[str, Any]:
+    """An Alertmanager webhook (version 4) for `group` with `firing` alerts, as Alertmanager sends it."""
+    now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    common = {"alertname": group, "severity": "critical", "job": "bench"}
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{group}"}}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "vigilo",
+        "groupLabels": {"alertname": group},
+        "commonLabels": common,
+        "commonAnnotations": {"summary": f"{group} is failing"},
+        "externalURL": "http://alertmanager.bench:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {**common, "instance": f"host-{k}"},
+                "annotations": {"summary": f"{group} is failing"},
+                "startsAt": now,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": f"http://prometheus.bench:9090/graph?g0.expr=up%7Binstance%3D%22host-{k}%22%7D",
+                "fingerprint": f"{group}-{k}",
+            }
+            for k in range(firing)
+        ],
+    }
+
+
+async def alert_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID], slack: Any, twilio: Any) -> None:
+    """Alert ingest over 50 sources, each paging one of the schedules: first alert → first outbound page
+    request for 100 new groups, then a storm of notifications for 250 groups, counting the incidents."""
+    print("alert sources", flush=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers=auth, timeout=30, limits=httpx.Limits(max_connections=16)
+    ) as client:
+        paths = []
+        for n in range(ALERT_SOURCES):
+            created = await client.post(
+                "/api/v1/ws/bench/alert-sources",
+                json={"name": f"Prometheus {n:02d}", "kind": "alertmanager", "schedule_id": str(schedule_ids[n])},
+            )
+            created.raise_for_status()
+            paths.append(httpx.URL(created.json()["url"]).path)
+
+        # Alert → first page: new groups, 8 at a time, each notification timed from when it was sent.
+        sent: dict[int, float] = {}
+        refused: list[int] = []
+        semaphore = asyncio.Semaphore(8)
+
+        async def first_alert(n: int) -> None:
+            async with semaphore:
+                started = time.time()
+                answer = await client.post(
+                    paths[n % ALERT_SOURCES], json=alertmanager_notification(f"BenchLatency{n:03d}", 1)
+                )
+                incident = answer.json().get("incident") if answer.status_code == 202 else None
+                if incident is None:
+                    refused.append(answer.status_code)
+                    return
+                sent[incident["number"]] = started
+
+        await asyncio.gather(*(first_alert(n) for n in range(LATENCY_GROUPS)))
+        latencies = await first_page_latencies(sent, slack, twilio)
+        record("alert → first page", "notification errors", len(refused), "count", "0", not refused)
+        paged = len(latencies)
+        record("alert → first page", "groups paged", paged, "count", str(LATENCY_GROUPS), paged == LATENCY_GROUPS)
+        record("alert → first page", "p50", percentile(latencies, 50), "ms")
+        record(
+            "alert → first page", "p99", percentile(latencies, 99), "ms", "< 300 ms", percentile(latencies, 99) < 300
+        )
+
+        # The storm: every group's notifications in a shuffled order, 16 connections at once; a group's
+        # first notification may arrive after its later ones, as when two Alertmanagers in a cluster send.
+        storm = [
+            (paths[s], alertmanager_notification(f"BenchStorm{s:02d}x{g}", k + 1))
+            for k in range(STORM_NOTIFICATIONS)
+            for s in range(ALERT_SOURCES)
+            for g in range(STORM_GROUPS)
+        ]
+        random.Random(7).shuffle(storm)
+        statuses: dict[int, int] = {}
+        queue = list(storm)
+        started = time.perf_counter()
+
+        async def sender() -> None:
+            while queue:
+                path, body = queue.pop()
+                answer = await client.post(path, json=body)
+                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+        await asyncio.gather(*(sender() for _ in range(16)))
+        seconds = time.perf_counter() - started
+    errors = sum(count for status, count in statuses.items() if status != 202)
+    rate = len(storm) / seconds
+    record("alert ingest (50 sources)", "throughput", rate, "notifications/s", ">= 500/s", rate >= 500 and not errors)
+    record("alert ingest (50 sources)", "errors", errors, "count", "0", errors == 0)
+    engine = create_engine(DB_URL)
+    async with async_sessionmaker(engine)() as db:
+        opened = await db.scalar(select(func.count()).select_from(Incident).where(Incident.title.like("BenchStorm%")))
+    await engine.dispose()
+    groups = ALERT_SOURCES * STORM_GROUPS
+    record("alert ingest (50 sources)", "incidents for 250 groups", opened or 0, "count", str(groups), opened == groups)
+    record("alert ingest (50 sources)", "generator ceiling (bare JSON)", await generator_ceiling(stack), "req/s")
+
+
 # ---------------------------------------------------------------- report
 
 
-SCENARIOS = ("http", "paging", "webhooks", "rotation")
+SCENARIOS = ("http", "paging", "webhooks", "alerts", "rotation")
 
 
 def write_report(machine: str, scenarios: tuple[str, ...]) -> None:
@@ -865,7 +996,7 @@ async def main(scenarios: tuple[str, ...]) -> None:
     slow.wrap(slack)
     slow.wrap(twilio)
     try:
-        if {"http", "paging", "webhooks"} & set(scenarios):
+        if {"http", "paging", "webhooks", "alerts"} & set(scenarios):
             with running_stack(slack.url, twilio.url) as stack:
                 if "http" in scenarios:
                     http_scenarios(stack, seeded["token"])
@@ -873,6 +1004,8 @@ async def main(scenarios: tuple[str, ...]) -> None:
                     await paging_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio, slow)
                 if "webhooks" in scenarios:
                     await webhook_scenarios(stack)
+                if "alerts" in scenarios:
+                    await alert_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio)
                 record("memory", "peak RSS, web processes", peak_rss_mb(stack.processes[0].pid), "MiB")
                 record("memory", "peak RSS, worker processes", peak_rss_mb(stack.processes[1].pid), "MiB")
         if "rotation" in scenarios:

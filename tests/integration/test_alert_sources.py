@@ -1082,3 +1082,51 @@ async def test_only_http_links_are_kept(api: Api, db: AsyncSession) -> None:
     shown = await api.incident(opened["incident"]["id"])
     assert [link["url"] for link in shown["links"]] == [firing("api-3")["generatorURL"]]
     assert "javascript" not in json.dumps(shown["links"]).lower()
+
+
+async def test_incidents_are_listed_newest_first_with_filters_and_pages(api: Api, db: AsyncSession) -> None:
+    prometheus, path = await api.source()
+    by_hand = await api.client.post(
+        INCIDENTS, json={"title": "Typed in", "severity": "SEV2", "schedule_id": api.schedule_id}, headers=api.auth
+    )
+    assert by_hand.status_code == 201, by_hand.text
+    first = await api.send(path, labelled("CpuHigh", "warning"))
+    second = await api.send(path, labelled("DiskFull", "critical"))
+    await api.send(path, resolved(**{"groupKey": '{}:{alertname="HighLatency"}'}), 202)  # no such open group
+    await api.send(path, {**labelled("CpuHigh", "warning"), "status": "resolved", "alerts": []}, 202)
+
+    async def listed(query: str = "", auth: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        answer = await api.client.get(f"{INCIDENTS}{query}", headers=auth or api.auth)
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    every = await listed()
+    assert [i["number"] for i in every] == [3, 2, 1]  # newest first
+    assert [i["source"] and i["source"]["name"] for i in every] == [prometheus["name"], prometheus["name"], None]
+    assert every[0]["group_key"] == '{}:{alertname="DiskFull"}' and every[2]["group_key"] is None
+    assert [i["id"] for i in every[:2]] == [second["incident"]["id"], first["incident"]["id"]]
+
+    assert [i["number"] for i in await listed(f"?source_id={prometheus['id']}")] == [3, 2]
+    assert [i["number"] for i in await listed("?status=resolved")] == [2]  # CpuHigh's group ended
+    assert [i["number"] for i in await listed("?status=triggered")] == [3, 1]
+    page = await listed("?limit=2")
+    assert [i["number"] for i in page] == [3, 2]
+    assert [i["number"] for i in await listed(f"?limit=2&before={page[-1]['id']}")] == [1]
+    assert await listed(f"?before={every[-1]['id']}") == []
+    # Viewers read the list too.
+    assert len(await listed(auth=await api.bearer(db, "vic"))) == 3
+
+    for query, field in (
+        ("?status=open", "status"),
+        ("?limit=0", "limit"),
+        ("?limit=201", "limit"),
+        ("?before=not-an-id", "before"),
+        ("?source_id=42", "source_id"),
+    ):
+        answer = await api.client.get(f"{INCIDENTS}{query}", headers=api.auth)
+        assert field in fields(answer), (query, answer.text)
+    # Another workspace's incidents are not listed, and its source filters to nothing here.
+    other = await make_team(db, "globex", {"owner": Role.OWNER})
+    theirs = await api.bearer(db, "owner", other)
+    assert (await api.client.get("/api/v1/ws/globex/incidents", headers=theirs)).json() == []
+    assert (await api.client.get(f"{INCIDENTS}", headers=theirs)).status_code in (403, 404)
