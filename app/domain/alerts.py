@@ -256,7 +256,28 @@ def generic_severity(value: str) -> str | None:
     return WORD_SEVERITIES.get(value.strip().lower())
 
 
+def _storable(value: object, field: str) -> None:
+    """Every key and string of the body can be stored as text: no NUL character (PostgreSQL refuses
+    it) and no lone UTF-16 surrogate (`"\\ud800"` decodes to a string UTF-8 cannot encode)."""
+    if isinstance(value, str):
+        where = field or "body"
+        if "\x00" in value:
+            raise ShapeError(where, f"{where} holds a NUL character.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ShapeError(where, f"{where} holds an unpaired surrogate (\\ud800 to \\udfff).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, f"a key of {field or 'the body'}")  # checked before it names a field
+            _storable(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _storable(item, f"{field}[{index}]")
+
+
 def read(kind: SourceKind, body: object, fallback_key: str) -> Notification:
+    _storable(body, "")
     if kind is SourceKind.ALERTMANAGER:
         return read_alertmanager(body)
     if kind is SourceKind.GRAFANA:

@@ -107,6 +107,7 @@ class AlertSourcePages(Controller):
                 "kind": kind,
                 "url": source_url(settings_of(request).public_url, token),
             },
+            headers={"Cache-Control": "no-store"},  # a secret: kept in no cache, not even the browser's
         )
 
     @get("/new", name="alert_source_new", opt=ADMIN)

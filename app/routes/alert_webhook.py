@@ -6,18 +6,17 @@ one transaction."""
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import uuid
 from typing import Any
 
 from litestar import Request, Response, post
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.alerts import ShapeError, read
 from app.routes.access import pace_of, settings_of
-from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
+from app.routes.bodies import BodyError, json_body
 from app.routes.errors import problem
 from app.services.alert_ingest import admit, ingest
 from app.services.alert_sources import WEBHOOK_PATH
@@ -44,12 +43,10 @@ async def alert_webhook(request: Request[Any, Any, Any], db_session: AsyncSessio
             headers={"Retry-After": str(admission.retry_after)},
         )
     raw = await request.body()
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        return problem(400, TOO_DEEP, [{"field": "body", "message": TOO_DEEP}])
     try:
-        body = json.loads(raw)
-    except ValueError:
-        return problem(400, "The body is not JSON.", [{"field": "body", "message": "The body is not JSON."}])
+        body = json_body(raw)
+    except BodyError as exc:
+        return problem(400, str(exc), [{"field": "body", "message": str(exc)}])
     try:
         notification = read(admission.kind, body, fallback_key=uuid.uuid4().hex)
     except ShapeError as exc:
@@ -58,8 +55,9 @@ async def alert_webhook(request: Request[Any, Any, Any], db_session: AsyncSessio
         outcome = await ingest(db_session, admission.source_id, notification, _now(), pace_of(request))
     except NotFound:  # deleted between the two steps
         return problem(404, "No such alert source.")
-    except DBAPIError:
-        # Nothing was recorded or acted on: the sender retries (Alertmanager does on a 5xx).
+    except (OperationalError, InterfaceError):
+        # The database was away or chose this transaction as a deadlock's victim: nothing was recorded
+        # or acted on, and a retry can pass (Alertmanager retries on a 5xx). Other errors are bugs: 500.
         logger.exception("database error while taking an alert notification; asking the sender to retry")
         await db_session.rollback()
         return problem(503, "Try again shortly.", headers={"Retry-After": "5"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,7 +18,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from app.domain.pagerduty import WebhookShapeError, read_webhook, signature_matches
 from app.integrations.twilio_sms import STATUS_PATH, VOICE_ANSWER_PATH, VOICE_STATUS_PATH
 from app.routes.access import settings_of
-from app.routes.bodies import MAX_JSON_DEPTH, TOO_DEEP, json_depth
+from app.routes.bodies import BodyError, json_body
 from app.routes.errors import problem
 from app.services import jobs
 from app.services.deliveries import record_provider_status
@@ -62,12 +61,10 @@ async def slack_events(request: Request[Any, Any, Any], db_session: AsyncSession
     if not secret or not _slack_signed(secret, raw, headers):
         await record_rejected(db_session, "slack", "bad or stale X-Slack-Signature", _now())
         return Response({"error": "invalid signature"}, status_code=401)
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        return Response({"error": TOO_DEEP, "errors": [{"field": "body", "message": TOO_DEEP}]}, status_code=400)
     try:
-        payload = json.loads(raw)
-    except ValueError:
-        return Response({"error": "the body is not JSON"}, status_code=400)
+        payload = json_body(raw)
+    except BodyError as exc:
+        return Response({"error": str(exc), "errors": [{"field": "body", "message": str(exc)}]}, status_code=400)
     if not isinstance(payload, dict):
         return Response({"error": "the body is not a JSON object"}, status_code=400)
     if payload.get("type") == "url_verification":
@@ -231,12 +228,10 @@ async def pagerduty_webhook(request: Request[Any, Any, Any], db_session: AsyncSe
         reason = f"{service.label}: {CANNOT_DECRYPT}" if secret is None else "bad X-PagerDuty-Signature"
         await record_rejected(db_session, "pagerduty", reason, _now(), service.workspace_id)
         return problem(401, "The X-PagerDuty-Signature does not match this connection's signing secret.")
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        return problem(400, TOO_DEEP, [{"field": "body", "message": TOO_DEEP}])
     try:
-        body = json.loads(raw)
-    except ValueError:
-        return problem(400, "The body is not JSON.", [{"field": "body", "message": "The body is not JSON."}])
+        body = json_body(raw)
+    except BodyError as exc:
+        return problem(400, str(exc), [{"field": "body", "message": str(exc)}])
     try:
         event = read_webhook(body, request.headers.get("x-webhook-id", ""))
     except WebhookShapeError as exc:

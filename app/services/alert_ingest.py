@@ -12,7 +12,7 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import case, select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,25 +53,35 @@ async def admit(db: AsyncSession, token: str, now: datetime.datetime, limit: int
     if not token or len(token) > 128:
         return None
     window = now.replace(second=0, microsecond=0)
+    # The window only moves forward: a request that waited for the row (or came from a process whose
+    # clock is behind) counts in the newer window instead of starting its own minute again.
+    current = and_(AlertSource.rate_window.is_not(None), AlertSource.rate_window >= window)
     async with writing(db):
         row = (
             await db.execute(
                 update(AlertSource)
                 .where(AlertSource.token_hash == token_digest(token))
                 .values(
-                    rate_count=case((AlertSource.rate_window == window, AlertSource.rate_count + 1), else_=1),
-                    rate_window=window,
+                    rate_count=case((current, AlertSource.rate_count + 1), else_=1),
+                    rate_window=case((current, AlertSource.rate_window), else_=window),
                 )
-                .returning(AlertSource.id, AlertSource.workspace_id, AlertSource.kind, AlertSource.rate_count)
+                .returning(
+                    AlertSource.id,
+                    AlertSource.workspace_id,
+                    AlertSource.kind,
+                    AlertSource.rate_count,
+                    AlertSource.rate_window,
+                )
                 .execution_options(synchronize_session=False)
             )
         ).first()
         if row is None:
             return None
-        source_id, workspace_id, kind, count = row
+        source_id, workspace_id, kind, count, counted_in = row
         retry_after = None
         if count > limit:
-            retry_after = max(1, math.ceil((window + WINDOW - now).total_seconds()))
+            ends: datetime.datetime = (counted_in or window) + WINDOW
+            retry_after = max(1, math.ceil((ends - now).total_seconds()))
             await db.execute(
                 update(AlertSource)
                 .where(AlertSource.id == source_id)
@@ -147,7 +157,12 @@ async def _ingest_once(
                 f"silenced: maintenance until {quiet_until:%Y-%m-%d %H:%M} UTC; opened nothing", "silenced"
             )
         elif decision.act is Act.NOTHING:
-            outcome = Outcome("resolved, and nothing of this group is open", "ignored")
+            said = (
+                "firing with no alerts: opened nothing"
+                if notification.firing
+                else "resolved, and nothing of this group is open"
+            )
+            outcome = Outcome(said, "ignored")
         else:
             assert group is not None
             assert incident is not None

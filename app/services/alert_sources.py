@@ -179,9 +179,21 @@ async def get_source(db: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.
 
 
 async def update_source(
-    db: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID | str, raw: Mapping[str, Any]
+    db: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID | str,
+    raw: Mapping[str, Any],
+    now: datetime.datetime | None = None,
 ) -> AlertSource:
-    """Change the fields given (a schedule given replaces a policy, and the other way round)."""
+    """Change the fields given (a schedule given replaces a policy, and the other way round), and with
+    `maintenance_until` (an instant, or None to end it; `now` given) the source's silence: all of it
+    or, refused, none of it."""
+    raw = dict(raw)
+    silence = "maintenance_until" in raw
+    until = raw.pop("maintenance_until", None)
+    if silence:
+        assert now is not None
+        _check_silence(until, now, "maintenance_until")
     try:
         async with writing(db):
             source = await get_source(db, workspace_id, source_id)
@@ -191,6 +203,8 @@ async def update_source(
                 await _name_taken(db, workspace_id, changes["name"], but=source.id)
             for name, value in changes.items():
                 setattr(source, name, value)
+            if silence:
+                source.maintenance_until = until
             await db.flush()
     except IntegrityError:
         raise FieldError.one("name", f"There is already an alert source called {raw.get('name')}.") from None
@@ -232,6 +246,11 @@ def parse_until(value: str, now: datetime.datetime) -> datetime.datetime | None:
     return now + datetime.timedelta(minutes=minutes)
 
 
+def _check_silence(until: datetime.datetime | None, now: datetime.datetime, field: str) -> None:
+    if until is not None and not now < until <= now + MAX_SILENCE:
+        raise FieldError.one(field, "A silence ends in the future, at most 31 days from now.")
+
+
 async def set_maintenance(
     db: AsyncSession,
     workspace_id: uuid.UUID,
@@ -241,8 +260,7 @@ async def set_maintenance(
 ) -> None:
     """Silence one source (or, with no source, every source of the workspace) until `until`; None ends
     the silence. Meanwhile what arrives is recorded and shown, and opens nothing."""
-    if until is not None and not now < until <= now + MAX_SILENCE:
-        raise FieldError.one("until", "A silence ends in the future, at most 31 days from now.")
+    _check_silence(until, now, "until")
     async with writing(db):
         if source_id is None:
             await lock_row(db, Workspace, workspace_id)
@@ -309,23 +327,25 @@ def silenced_until(source: AlertSource, workspace: Workspace, now: datetime.date
 
 
 def rate_limited(source: AlertSource, now: datetime.datetime) -> bool:
-    """Refused a request in this window or the one before."""
-    return source.limited_at is not None and now - source.limited_at < datetime.timedelta(minutes=2)
+    """Refused a request in this minute's window (the limit applies until the window ends)."""
+    return source.limited_at is not None and source.limited_at >= now.replace(second=0, microsecond=0)
 
 
 async def list_sources(
-    db: AsyncSession, workspace_id: uuid.UUID, now: datetime.datetime, last: int = 5
+    db: AsyncSession, workspace_id: uuid.UUID, now: datetime.datetime, last: int = 5, only: uuid.UUID | None = None
 ) -> list[SourceView]:
+    """The workspace's sources (or just `only`) with their state and last notifications."""
     workspace = await db.get_one(Workspace, workspace_id)
-    rows = (
-        await db.execute(
-            select(AlertSource, OnCallSchedule.name, EscalationPolicy.name)
-            .outerjoin(OnCallSchedule, OnCallSchedule.id == AlertSource.schedule_id)
-            .outerjoin(EscalationPolicy, EscalationPolicy.id == AlertSource.escalation_policy_id)
-            .where(AlertSource.workspace_id == workspace_id)
-            .order_by(AlertSource.name)
-        )
-    ).all()
+    query = (
+        select(AlertSource, OnCallSchedule.name, EscalationPolicy.name)
+        .outerjoin(OnCallSchedule, OnCallSchedule.id == AlertSource.schedule_id)
+        .outerjoin(EscalationPolicy, EscalationPolicy.id == AlertSource.escalation_policy_id)
+        .where(AlertSource.workspace_id == workspace_id)
+        .order_by(AlertSource.name)
+    )
+    if only is not None:
+        query = query.where(AlertSource.id == only)
+    rows = (await db.execute(query)).all()
     views = []
     for source, schedule_name, policy_name in rows:
         received = (
@@ -353,6 +373,15 @@ async def list_sources(
         )
     await db.commit()
     return views
+
+
+async def source_view(
+    db: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, now: datetime.datetime
+) -> SourceView:
+    found = await list_sources(db, workspace_id, now, only=source_id)
+    if not found:
+        raise NotFound("No such alert source.")
+    return found[0]
 
 
 def _received(row: DeliveryLog, number: int | None) -> Received:

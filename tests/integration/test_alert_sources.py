@@ -26,7 +26,8 @@ from app.db.models import AlertGroup, AlertSource, DeliveryLog, Incident, Page, 
 from app.domain.roles import Role
 from app.main import create_app
 from app.services import accounts
-from app.services.alert_sources import create_source, set_maintenance
+from app.services.alert_ingest import admit
+from app.services.alert_sources import create_source, list_sources, set_maintenance
 from app.services.tokens import issue_token
 from tests.factories import Team, fresh, make_paging_schedule, make_team
 
@@ -820,6 +821,11 @@ async def test_bad_input_is_refused_and_changes_nothing(api: Api, db: AsyncSessi
     await refused(422, edited(lambda b: b["alerts"][0].update(labels=["x"])), "alerts[0].labels")
     await refused(422, edited(lambda b: b.update(alerts="all of them")), "alerts")
     await refused(422, edited(lambda b: b.update(status="pending")), "status")
+    # Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (a lone surrogate): 422, never a retry.
+    await refused(422, edited(lambda b: b["commonAnnotations"].update(summary="a\u0000b")), "commonAnnotations.summary")
+    await refused(422, edited(lambda b: b.update(groupKey="\ud800")), "groupKey")
+    await refused(422, edited(lambda b: b["alerts"][1]["labels"].update(job="x\udfffy")), "alerts[1].labels.job")
+    await refused(422, edited(lambda b: b["commonLabels"].update({"\u0000": "x"})), "a key of commonLabels")
     await refused(400, b"[" * 100 + b"]" * 100)
     await refused(400, edited(lambda b: b["commonAnnotations"].update(x="y")).replace(b'"y"', b"[" * 100 + b"]" * 100))
     # 1 MiB + 1 byte. (Like the Slack and Twilio webhooks' 413, this one is the HTML error page.)
@@ -1092,7 +1098,7 @@ async def test_incidents_are_listed_newest_first_with_filters_and_pages(api: Api
     assert by_hand.status_code == 201, by_hand.text
     first = await api.send(path, labelled("CpuHigh", "warning"))
     second = await api.send(path, labelled("DiskFull", "critical"))
-    await api.send(path, resolved(**{"groupKey": '{}:{alertname="HighLatency"}'}), 202)  # no such open group
+    await api.send(path, resolved(groupKey='{}:{alertname="HighLatency"}'), 202)  # no such open group
     await api.send(path, {**labelled("CpuHigh", "warning"), "status": "resolved", "alerts": []}, 202)
 
     async def listed(query: str = "", auth: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -1130,3 +1136,58 @@ async def test_incidents_are_listed_newest_first_with_filters_and_pages(api: Api
     theirs = await api.bearer(db, "owner", other)
     assert (await api.client.get("/api/v1/ws/globex/incidents", headers=theirs)).json() == []
     assert (await api.client.get(f"{INCIDENTS}", headers=theirs)).status_code in (403, 404)
+
+
+async def test_the_window_only_moves_forward_and_rate_limited_shows_while_it_applies(
+    api: Api, db: AsyncSession
+) -> None:
+    source, path = await api.source()
+    token = path.rsplit("/", 1)[1]
+    minute = datetime.datetime(2026, 12, 2, 12, 1, tzinfo=datetime.UTC)
+    second = datetime.timedelta(seconds=1)
+
+    async def admitted(at: datetime.datetime) -> int | None:
+        admission = await admit(db, token, at, limit=2)
+        assert admission is not None
+        return admission.retry_after
+
+    assert await admitted(minute + 0.2 * second) is None
+    # A request stamped in the minute before, that waited for the row: counted in the newer window,
+    # not starting its own (which would reset the count and let more than the limit through).
+    assert await admitted(minute - 0.1 * second) is None
+    assert await admitted(minute + 0.5 * second) == 60  # the third in 12:01: back at 12:02
+    state = {s.source.id: s.state for s in await list_sources(db, api.team.workspace.id, minute + 30 * second)}
+    assert state[uuid.UUID(source["id"])] == "rate-limited"
+    # The next window: taken again, and the row no longer says rate-limited.
+    later = minute + 60.1 * second
+    state = {s.source.id: s.state for s in await list_sources(db, api.team.workspace.id, later)}
+    assert state[uuid.UUID(source["id"])] == "ready"
+    assert await admitted(later) is None
+
+
+async def test_a_patch_refused_in_any_field_changes_nothing(api: Api, db: AsyncSession) -> None:
+    source, _ = await api.source()
+    for silence in ("2000-01-01T00:00:00Z", "tomorrow", "2099-01-01T00:00:00Z"):
+        answer = await api.client.patch(
+            f"{SOURCES}/{source['id']}",
+            json={"name": "Renamed", "default_severity": "SEV1", "maintenance_until": silence},
+            headers=api.auth,
+        )
+        assert "maintenance_until" in fields(answer), (silence, answer.text)
+        unchanged = await api.get(source["id"])
+        assert (unchanged["name"], unchanged["default_severity"], unchanged["state"]) == (
+            source["name"],
+            "SEV3",
+            "ready",
+        )
+    until = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).isoformat()
+    both = await api.patch(source["id"], {"name": "Renamed", "maintenance_until": until})
+    assert (both["name"], both["state"]) == ("Renamed", "in maintenance")
+    assert (await api.patch(source["id"], {"maintenance_until": None}))["state"] == "ready"
+
+
+async def test_a_firing_notification_with_no_alerts_opens_nothing_and_says_so(api: Api, db: AsyncSession) -> None:
+    _, path = await api.source()
+    empty = await api.send(path, alertmanager(alerts=[]))
+    assert empty == {"ok": True, "outcome": "firing with no alerts: opened nothing", "incident": None}
+    assert await counts(db) == (0, 0, 1)

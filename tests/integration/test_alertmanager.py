@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import AlertGroup, DeliveryLog, Incident, TimelineEntry
+from app.db.models import AlertGroup, DeliveryLog
 from app.domain.roles import Role
 from app.services.tokens import issue_token
 from tests.alertmanager import Alertmanager, alert, binary
 from tests.factories import fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
+from tests.integration.test_alert_sources import incidents, timeline
 from tests.integration.test_paging_workers import eventually, texts_to
 from tests.processes import Stack
 
@@ -66,21 +67,6 @@ async def alert_rows(db: AsyncSession) -> list[DeliveryLog]:
     found = list(
         await session.scalars(select(DeliveryLog).where(DeliveryLog.channel == "alert").order_by(DeliveryLog.at))
     )
-    await session.commit()
-    return found
-
-
-async def incidents(db: AsyncSession) -> list[Incident]:
-    session = await fresh(db)
-    found = list(await session.scalars(select(Incident).order_by(Incident.number)))
-    await session.commit()
-    return found
-
-
-async def timeline(db: AsyncSession, incident: Incident) -> list[str]:
-    session = await fresh(db)
-    query = select(TimelineEntry.message).where(TimelineEntry.incident_id == incident.id).order_by(TimelineEntry.at)
-    found = list(await session.scalars(query))
     await session.commit()
     return found
 

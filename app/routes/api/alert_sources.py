@@ -4,6 +4,7 @@ it is made and when it is rotated."""
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any, TypedDict
 
 import msgspec
@@ -25,8 +26,8 @@ from app.services.alert_sources import (
     get_source,
     list_sources,
     rotate_source,
-    set_maintenance,
     source_url,
+    source_view,
     update_source,
 )
 from app.services.identity import WorkspaceAccess
@@ -118,9 +119,8 @@ def _out(view: SourceView) -> SourceOut:
     }
 
 
-async def _view(db: AsyncSession, access: WorkspaceAccess, source_id: str) -> SourceOut:
-    views = await list_sources(db, access.workspace.id, _now())
-    return _out(next(v for v in views if str(v.source.id) == source_id))
+async def _view(db: AsyncSession, access: WorkspaceAccess, source_id: uuid.UUID) -> SourceOut:
+    return _out(await source_view(db, access.workspace.id, source_id, _now()))
 
 
 class AlertSourcesApi(Controller):
@@ -140,7 +140,7 @@ class AlertSourcesApi(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, access: WorkspaceAccess, data: SourceCreate
     ) -> SourceCreated:
         source, token = await create_source(db_session, access.workspace.id, msgspec.to_builtins(data))
-        out = await _view(db_session, access, str(source.id))
+        out = await _view(db_session, access, source.id)
         return {**out, "url": source_url(settings_of(request).public_url, token)}
 
     @get("/", opt=ADMIN, responses=READ_PROBLEMS, summary="The workspace's alert sources and their last notifications")
@@ -150,21 +150,18 @@ class AlertSourcesApi(Controller):
     @get("/{source_id:str}", opt=ADMIN, responses=READ_PROBLEMS, summary="An alert source")
     async def read(self, db_session: AsyncSession, access: WorkspaceAccess, source_id: str) -> SourceOut:
         source = await get_source(db_session, access.workspace.id, source_id)
-        return await _view(db_session, access, str(source.id))
+        return await _view(db_session, access, source.id)
 
     @patch("/{source_id:str}", opt=ADMIN, responses=WRITE_PROBLEMS, summary="Change an alert source")
     async def change(
         self, db_session: AsyncSession, access: WorkspaceAccess, source_id: str, data: SourcePatch
     ) -> SourceOut:
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
-        silence = changes.pop("maintenance_until", UNSET)
+        if changes.get("maintenance_until"):  # read before anything is written
+            changes["maintenance_until"] = instant_param(changes["maintenance_until"], "maintenance_until", _now())
         source = await get_source(db_session, access.workspace.id, source_id)
-        if changes:
-            await update_source(db_session, access.workspace.id, source.id, changes)
-        if silence is not UNSET:
-            until = instant_param(silence, "maintenance_until", _now()) if silence else None
-            await set_maintenance(db_session, access.workspace.id, source.id, until, _now())
-        return await _view(db_session, access, str(source.id))
+        await update_source(db_session, access.workspace.id, source.id, changes, _now())
+        return await _view(db_session, access, source.id)
 
     @post(
         "/{source_id:str}/rotate",

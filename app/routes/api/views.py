@@ -7,9 +7,10 @@ the schema tests hold every response to it).
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import TypedDict
 
-from app.db.models import Membership, OnCallSlot, UserProfile
+from app.db.models import Incident, Membership, OnCallSlot, UserProfile
 from app.services.incidents import IncidentRow, IncidentView
 from app.services.policies import PolicyView
 from app.services.schedules import OnCall, ScheduleView
@@ -149,18 +150,9 @@ class IncidentSummaryOut(TypedDict):
     group_key: str | None  # its alert group (Alertmanager's groupKey, a generic dedup_key)
 
 
-class IncidentOut(TypedDict):
-    id: str
-    number: int
-    title: str
-    severity: str
-    status: str
-    schedule_id: str | None
+class IncidentOut(IncidentSummaryOut):
     escalation_policy: PolicyRef | None
-    created_at: str
     escalation_due_at: str | None
-    source: SourceRef | None
-    group_key: str | None
     links: list[LinkOut]  # where the alerts came from: Alertmanager's page, each alert's source
     responders: list[ResponderOut]
     pages: list[PageOut]
@@ -257,18 +249,11 @@ def oncall_view(oncall: OnCall) -> OnCallOut:
 
 def incident_view(view: IncidentView) -> IncidentOut:
     incident = view.incident
+    source = (view.source.id, view.source.name) if view.source else None
     return {
-        "id": str(incident.id),
-        "number": incident.number,
-        "title": incident.title,
-        "severity": incident.severity,
-        "status": incident.status,
-        "schedule_id": str(incident.schedule_id) if incident.schedule_id else None,
+        **_incident_head(incident, source, view.alert.group_key if view.alert else None),
         "escalation_policy": {"id": str(view.policy.id), "name": view.policy.name} if view.policy else None,
-        "created_at": instant(incident.created_at),
         "escalation_due_at": maybe_instant(incident.escalation_due_at),
-        "source": {"id": str(view.source.id), "name": view.source.name} if view.source else None,
-        "group_key": view.alert.group_key if view.alert else None,
         "links": [{"label": label, "url": url} for label, url in (view.alert.links if view.alert else [])],
         "responders": [
             {"user": user_view(user), "role": r.role, "source": r.source, "joined_at": instant(r.joined_at)}
@@ -296,8 +281,9 @@ def incident_view(view: IncidentView) -> IncidentOut:
     }
 
 
-def incident_summary(row: IncidentRow) -> IncidentSummaryOut:
-    incident = row.incident
+def _incident_head(
+    incident: Incident, source: tuple[uuid.UUID, str | None] | None, group_key: str | None
+) -> IncidentSummaryOut:
     return {
         "id": str(incident.id),
         "number": incident.number,
@@ -307,9 +293,14 @@ def incident_summary(row: IncidentRow) -> IncidentSummaryOut:
         "schedule_id": str(incident.schedule_id) if incident.schedule_id else None,
         "created_at": instant(incident.created_at),
         "resolved_at": maybe_instant(incident.resolved_at),
-        "source": {"id": str(row.source_id), "name": row.source_name or ""} if row.source_id else None,
-        "group_key": row.group_key,
+        "source": {"id": str(source[0]), "name": source[1] or ""} if source else None,
+        "group_key": group_key,
     }
+
+
+def incident_summary(row: IncidentRow) -> IncidentSummaryOut:
+    source = (row.source_id, row.source_name) if row.source_id else None
+    return _incident_head(row.incident, source, row.group_key)
 
 
 class PolicyTargetSchedule(TypedDict):
