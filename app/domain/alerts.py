@@ -59,6 +59,7 @@ class Notification:
     alerts: tuple[Alert, ...]
     external_url: str | None = None
     message: str | None = None  # Grafana's message, the generic details
+    sender: str = "Alertmanager"  # whose page external_url is
 
     @property
     def firing_alerts(self) -> tuple[Alert, ...]:
@@ -72,7 +73,7 @@ class Notification:
         """(label, URL) for the incident page: Alertmanager's own page, then each alert's source."""
         found: list[tuple[str, str]] = []
         if self.external_url:
-            found.append(("Alertmanager", self.external_url))
+            found.append((self.sender, self.external_url))
         for alert in self.alerts:
             if alert.generator_url and len(found) < MAX_LINKS:
                 found.append((alert.name, alert.generator_url))
@@ -196,6 +197,7 @@ def read_alertmanager(body: object) -> Notification:
 def read_grafana(body: object) -> Notification:
     """Grafana alerting's webhook: Alertmanager's shape plus `title` and `message`."""
     notification, payload = _read_grouped(body, version=None)
+    notification = replace(notification, sender="Grafana")
     title = _text(payload.get("title"), "title")
     message = _text(payload.get("message"), "message")
     summary_given = bool(_labels(payload.get("commonAnnotations"), "commonAnnotations").get("summary", "").strip())

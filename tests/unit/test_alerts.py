@@ -337,6 +337,10 @@ def test_grafanas_message_is_kept_and_any_version_is_taken() -> None:
     assert notification.message == "**Firing**\n\nValue: B=97.2\nLabels:\n - alertname = DiskFull"
     assert notification.severity == "warning"
     assert notification.firing_alerts[0].fingerprint == "a1b2c3"
+    assert notification.links() == [
+        ("Grafana", "https://grafana.example/"),  # Grafana's own page, named as such
+        ("DiskFull", "https://grafana.example/alerting/grafana/abc/view"),
+    ]
     assert read_grafana(grafana(message="   ")).message is None
     assert read_grafana(grafana(message="m" * 5000)).message == "m" * 2000
     for version in ("1", "4", None):
