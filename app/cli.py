@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -24,6 +28,17 @@ def _settings() -> Settings:
     except SettingsError as exc:
         click.echo(f"vigilo: configuration error: {exc}", err=True)
         sys.exit(2)
+
+
+def share_between_processes(database_url: str) -> None:
+    """Before anything records a metric (prometheus-client picks its storage when first imported):
+    point this process, and the processes it starts, at one folder per database for their metrics
+    (app/metrics.py), unless PROMETHEUS_MULTIPROC_DIR already names one."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
+        Path(tempfile.gettempdir()) / f"vigilo-metrics-{hashlib.sha256(database_url.encode()).hexdigest()[:12]}"
+    )
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
 def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -64,6 +79,8 @@ def serve(host: str, port: int, workers: int) -> None:
             err=True,
         )
         sys.exit(2)
+    if settings.redis_url:  # web and worker processes add up their metrics in one shared folder
+        share_between_processes(settings.database_url)
     click.echo(f"Vigilo On-call on http://{host}:{port}/  (database: {settings.database_url.split('://')[0]})")
     # X-Forwarded-For is believed only from VIGILO_TRUSTED_PROXIES; uvicorn's own default trusts
     # 127.0.0.1, which would let anything on this machine pick its address for the login throttle.
@@ -95,6 +112,8 @@ def worker(processes: int, threads: int) -> None:
         )
         sys.exit(2)
     from dramatiq.cli import main as dramatiq_main  # noqa: PLC0415
+
+    share_between_processes(settings.database_url)  # before any worker process records a metric
 
     sys.argv = [
         "vigilo worker",

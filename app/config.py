@@ -62,6 +62,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # Requests an alert source may make in one fixed one-minute window (counted in the database).
     alert_rate_limit: int = 600
+    # When set, /metrics answers only `Authorization: Bearer <this>`.
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -160,6 +162,7 @@ class Settings:
             send_timeout_seconds=send_timeout,
             trusted_proxies=trusted_proxies,
             alert_rate_limit=alert_rate_limit,
+            metrics_token=get("METRICS_TOKEN"),
         )
 
 

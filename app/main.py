@@ -25,6 +25,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
@@ -39,6 +40,7 @@ from app.routes.alert_sources import AlertSourcePages
 from app.routes.alert_webhook import alert_webhook
 from app.routes.api.alert_sources import AlertSourcesApi
 from app.routes.api.calendar_feeds import CalendarFeedsApi
+from app.routes.api.heartbeats import HeartbeatsApi
 from app.routes.api.incidents import IncidentsApi
 from app.routes.api.me import MeApi
 from app.routes.api.members import MembersApi
@@ -51,6 +53,8 @@ from app.routes.auth import login_form, login_submit, logout, root
 from app.routes.calendar import calendar_feed
 from app.routes.errors import EXCEPTION_HANDLERS
 from app.routes.formatting import install_filters
+from app.routes.health import healthz_engine, metrics
+from app.routes.heartbeat_ping import heartbeat_ping
 from app.routes.incidents import IncidentPages
 from app.routes.my_shifts import MyShiftsPages
 from app.routes.onboarding import (
@@ -101,7 +105,14 @@ CSRF_EXEMPT = [
     r"^/integrations/twilio_voice/(answer/[0-9a-fA-F-]+|status)$",
     r"^/integrations/pagerduty/[A-Za-z0-9_-]+$",
     r"^/integrations/alerts/[^/]+$",
+    r"^/integrations/heartbeats/[^/]+$",
 ]
+
+
+# HTTP requests by route (its template: never a secret token, never one label per URL) and status.
+HTTP_METRICS = PrometheusConfig(
+    app_name="vigilo", prefix="vigilo_http", group_path=True, exclude_unhandled_paths=True, exclude=[r"^/static/"]
+)
 
 
 @get("/healthz", name="healthz", opt={"public": True}, include_in_schema=False)
@@ -175,6 +186,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             healthz,
             healthz_db,
+            healthz_engine,
+            metrics,
             # Pages and webhooks are not the JSON API: /schema documents the API alone.
             Router(
                 path="/",
@@ -201,6 +214,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     twilio_voice_status,
                     pagerduty_webhook,
                     alert_webhook,
+                    heartbeat_ping,
                     calendar_feed,
                     WorkspacePages,
                     PeoplePages,
@@ -223,13 +237,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PoliciesApi,
             PagerDutyApi,
             AlertSourcesApi,
+            HeartbeatsApi,
             CalendarFeedsApi,
             ReportsApi,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         # Notices after a post are flashed into the session, never read from the URL (app/routes/notices.py).
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), FlashPlugin(FlashConfig(template_config))],
-        middleware=[DefineMiddleware(SessionMiddleware, backend=session_backend)],
+        middleware=[HTTP_METRICS.middleware, DefineMiddleware(SessionMiddleware, backend=session_backend)],
         csrf_config=csrf,
         stores={"sessions": MemoryStore()},
         template_config=template_config,

@@ -1,4 +1,4 @@
-"""URLs whose path is a secret (a calendar feed's token, a PagerDuty connection's webhook token) are
+"""URLs whose path is a secret (a calendar feed's token, a webhook's or a heartbeat ping's token) are
 never written to a log whole: the access log and error messages show them redacted."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET = re.compile(r"(/calendar/|/integrations/pagerduty/|/integrations/alerts/)[^/\s?\"]+")
+_SECRET = re.compile(r"(/calendar/|/integrations/pagerduty/|/integrations/alerts/|/integrations/heartbeats/)[^/\s?\"]+")
 
 
 def redact(text: str) -> str:

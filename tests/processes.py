@@ -180,7 +180,10 @@ def stack(integration_settings: Settings, redis_server: RedisServer, tmp_path: P
         "VIGILO_SECONDS_PER_DELAY_MINUTE": str(SCALE),
         "VIGILO_TICK_SECONDS": str(TICK_SECONDS),
         "VIGILO_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT_SECONDS),
+        # The web and worker processes add up their metrics here (a folder of this test's own).
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
+    (tmp_path / "metrics").mkdir(exist_ok=True)
     # This process only enqueues (as a web process does); the workers do the rest.
     task_broker.configure(settings, with_ticker=False)
     running = Stack(settings, env, redis_server, tmp_path / "processes.log")

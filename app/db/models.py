@@ -456,6 +456,11 @@ class DeliveryLog(UUIDBase):
     summary: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retry_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Outbound: when the message was queued (delivery latency counts from here) and when it is (or was
+    # next) due to be sent: its not-before, then each retry's time. The sweeper never moves due_at, so
+    # the engine's health sees how long a due message has really waited.
+    queued_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    due_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # The provider's id of what it accepted (Twilio's MessageSid) and what it later said became of it
     # (Twilio's status callback: sent, delivered, undelivered, failed).
     provider_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
@@ -629,3 +634,42 @@ class AlertGroup(UUIDBase):
     # The fingerprints firing at the last notification, and the links shown on the incident page.
     firing: Mapped[list[str]] = mapped_column(JSON, default=list)
     links: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+
+
+class WorkerHeartbeat(UUIDBase):
+    """A process that runs the periodic tick (a `vigilo worker` process, or the web process that embeds
+    the worker) says so on every tick it runs: the engine's health counts those seen lately."""
+
+    __tablename__ = "worker_heartbeat"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)  # host:pid
+    embedded: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    seen_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+
+
+class HeartbeatMonitor(UUIDAuditBase):
+    """A job that must ping its secret URL at least every `interval_minutes`: when a ping is late, an
+    incident opens on the target; the next ping resolves it. One open incident per monitor (the row's
+    lock and `incident_id`). The URL's token is stored as its SHA-256 and shown once."""
+
+    __tablename__ = "heartbeat_monitor"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="uq_heartbeat_monitor_workspace_name"),
+        CheckConstraint("interval_minutes BETWEEN 1 AND 44640", name="interval_minutes"),
+        CheckConstraint("(schedule_id IS NULL) <> (escalation_policy_id IS NULL)", name="one_target"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    # Like an alert source's: deleting a schedule or policy a monitor pages is refused, naming it.
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("oncall_schedule.id"), default=None, index=True)
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policy.id"), default=None, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_ping_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # When the next ping is due at the latest (the last ping, or the creation, plus the interval).
+    due_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"), default=None)

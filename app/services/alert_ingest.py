@@ -30,9 +30,10 @@ from app.domain.alerts import (
     map_severity,
     plural,
 )
-from app.services.alert_sources import CHANNEL, silenced_until, token_digest
+from app.services.alert_sources import CHANNEL, silenced_until
 from app.services.errors import NotFound
 from app.services.incidents import Opening, close_locked, open_incident
+from app.services.one_time import digest as token_digest
 from app.services.paging import Outbox, Pace
 from app.services.timeline import note as note_timeline
 

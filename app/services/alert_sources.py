@@ -5,7 +5,6 @@ notifications each received and what they became."""
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import secrets
 import uuid
@@ -28,16 +27,14 @@ from app.domain.alerts import (
     parse_severity_map,
 )
 from app.services.errors import FieldError, NotFound, parse_id
+from app.services.one_time import digest as token_digest
+from app.services.paging_targets import target_of
 
 WEBHOOK_PATH = "/integrations/alerts/"  # + the source's token
 CHANNEL = "alert"  # the delivery log's channel for what sources send
 MAX_NAME = 120
 MAX_SILENCE = datetime.timedelta(days=31)
 FIELDS = {"name", "kind", "schedule_id", "escalation_policy_id", "severity_map", "default_severity", "auto_resolve"}
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def source_url(public_url: str, token: str) -> str:
@@ -81,30 +78,6 @@ def _auto_resolve(raw: Mapping[str, Any]) -> bool:
     return value
 
 
-async def _target(
-    db: AsyncSession, workspace_id: uuid.UUID, raw: Mapping[str, Any]
-) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """(schedule id, policy id): exactly one, of this workspace."""
-    schedule_raw, policy_raw = raw.get("schedule_id") or None, raw.get("escalation_policy_id") or None
-    if (schedule_raw is None) == (policy_raw is None):
-        raise FieldError.one("schedule_id", "Choose the schedule or the escalation policy to page (one of the two).")
-    if schedule_raw is not None:
-        try:
-            schedule = await db.get(OnCallSchedule, uuid.UUID(str(schedule_raw)))
-        except ValueError:
-            schedule = None
-        if schedule is None or schedule.workspace_id != workspace_id:
-            raise FieldError.one("schedule_id", "Choose a schedule of this workspace.")
-        return schedule.id, None
-    try:
-        policy = await db.get(EscalationPolicy, uuid.UUID(str(policy_raw)))
-    except ValueError:
-        policy = None
-    if policy is None or policy.workspace_id != workspace_id:
-        raise FieldError.one("escalation_policy_id", "Choose an escalation policy of this workspace.")
-    return None, policy.id
-
-
 async def _checked(
     db: AsyncSession, workspace_id: uuid.UUID, raw: Mapping[str, Any], *, partial: bool
 ) -> dict[str, Any]:
@@ -130,7 +103,7 @@ async def _checked(
             errors.update(exc.errors)
     if not partial or raw.keys() & {"schedule_id", "escalation_policy_id"}:
         try:
-            changes["schedule_id"], changes["escalation_policy_id"] = await _target(db, workspace_id, raw)
+            changes["schedule_id"], changes["escalation_policy_id"] = await target_of(db, workspace_id, raw)
         except FieldError as exc:
             errors.update(exc.errors)
     if errors:
@@ -270,18 +243,6 @@ async def set_maintenance(
         source = await get_source(db, workspace_id, source_id)
         await lock_row(db, AlertSource, source.id)
         source.maintenance_until = until
-
-
-async def sources_paging(
-    db: AsyncSession, *, schedule_id: uuid.UUID | None = None, policy_id: uuid.UUID | None = None
-) -> list[str]:
-    """The names of the alert sources that page this schedule or policy (deleting it is refused)."""
-    column = AlertSource.schedule_id if schedule_id is not None else AlertSource.escalation_policy_id
-    return list(
-        await db.scalars(
-            select(AlertSource.name).where(column == (schedule_id or policy_id)).order_by(AlertSource.name)
-        )
-    )
 
 
 # ---------------------------------------------------------------- the list

@@ -29,6 +29,7 @@ from app.domain.reminders import parse_shift_key
 from app.domain.roles import Role
 from app.domain.voice import CALL_FINAL, CALL_PROGRESS, call_outcome_note
 from app.integrations.slack import Outcome, SendResult
+from app.metrics import DELIVERIES, DELIVERY_LATENCY
 from app.services.timeline import note as timeline_note
 
 MAX_ATTEMPTS = 5
@@ -87,6 +88,8 @@ def queue_delivery(
         incident_id=incident_id,
         page_id=page_id,
         retry_at=not_before,
+        queued_at=now,
+        due_at=max(now, not_before) if not_before is not None else now,
     )
     db.add(row)
     return row
@@ -169,6 +172,7 @@ async def send_logged(
                 return waiting
         row.attempts += 1
         row.status = "sending"  # in flight: a crash now leaves it visible, never resent blindly
+        queued = row.queued_at or row.at
         row.at, row.retry_at = now, None
         outgoing = Outgoing(row.id, row.channel, row.target, row.summary, row.incident_id, row.external_id)
     started = time.monotonic()
@@ -176,13 +180,27 @@ async def send_logged(
     finished = now + datetime.timedelta(seconds=time.monotonic() - started)
     for tries_left in reversed(range(RECORD_TRIES)):
         try:
-            return await _record(db, log_id, outgoing, result, finished, call_retry)
+            attempt = await _record(db, log_id, outgoing, result, finished, call_retry)
         except DBAPIError:  # the connection was cut mid-write: the send happened, so keep trying to say so
             await db.rollback()
             if not tries_left:
                 raise
             await asyncio.sleep(1.0)
+        else:
+            _count(outgoing.channel, result, attempt, (finished - queued).total_seconds())
+            return attempt
     raise AssertionError("unreachable")
+
+
+def _count(channel: str, result: SendResult, attempt: Attempt, since_queued: float) -> None:
+    """The metrics of one send: its outcome, and how long a sent message took from being queued."""
+    if result.outcome is Outcome.SENT:
+        DELIVERIES.labels(channel, "sent").inc()
+        DELIVERY_LATENCY.labels(channel).observe(max(0.0, since_queued))
+    elif not attempt.done:
+        DELIVERIES.labels(channel, "retrying").inc()
+    else:
+        DELIVERIES.labels(channel, "unknown" if result.outcome is Outcome.UNKNOWN else "failed").inc()
 
 
 async def _record(
@@ -217,6 +235,7 @@ async def _record(
             # Provably never placed: a call is tried once more, a minute later, never a third time.
             if row.attempts < VOICE_ATTEMPTS:
                 row.status, row.retry_at = "retrying", now + call_retry
+                row.due_at = row.retry_at
                 message = f"{what} failed: {result.error}; calling again in {_seconds(call_retry)}."
                 _note(db, row, "delivery_retrying", message, now)
                 return Attempt(done=False, result=result, retry_in=call_retry.total_seconds())
@@ -226,7 +245,7 @@ async def _record(
         if result.outcome is Outcome.TEMPORARY and row.attempts < MAX_ATTEMPTS:
             wait = min(result.retry_after or float(2**row.attempts), MAX_RETRY_WAIT_SECONDS)
             row.status = "retrying"
-            row.retry_at = now + datetime.timedelta(seconds=wait)
+            row.retry_at = row.due_at = now + datetime.timedelta(seconds=wait)
             message = (
                 f"{what} failed: {result.error}; retrying in {wait:g} s (attempt {row.attempts} of {MAX_ATTEMPTS})."
             )
@@ -332,6 +351,7 @@ async def _trigger_first(db: AsyncSession, row: DeliveryLog, now: datetime.datet
     )
     if any(status in {"pending", "retrying", "sending"} for status in triggers):
         row.status, row.retry_at = "retrying", now + datetime.timedelta(seconds=FOLLOW_UP_WAIT)
+        row.due_at = row.retry_at
         return Attempt(done=False, retry_in=FOLLOW_UP_WAIT)
     if triggers and all(status in {"skipped", "failed"} for status in triggers):
         row.status, row.error = "skipped", "not sent: PagerDuty never took the trigger, so it has no alert to change"
@@ -530,6 +550,7 @@ def _call_ended(
         if row.attempts < VOICE_ATTEMPTS:
             # Provably never rang: placed once more. The new call gets its own CallSid and callbacks.
             row.status, row.retry_at, row.provider_status, row.provider_id = "retrying", now + retry_in, None, None
+            row.due_at = row.retry_at
             _note(db, row, "delivery_retrying", f"{what} failed{why}; calling again in {_seconds(retry_in)}.", now)
             return ProviderNews(True, retry=row.id)
         row.status = "failed"

@@ -28,6 +28,7 @@ from app.domain.acks import (
     pending_list_text,
 )
 from app.domain.voice import KeyAnswer, nothing_pressed_note, read_answer
+from app.metrics import INBOUND
 from app.services.acks import Inbound, acknowledge, decline
 from app.services.deliveries import queue_delivery
 from app.services.timeline import note as timeline_note
@@ -66,8 +67,9 @@ async def record_inbound(
             )
             db.add(row)
             await db.flush()
-            return Received(row.id, duplicate=False)
+            received = Received(row.id, duplicate=False)  # read before the commit expires the row
     except IntegrityError:
+        INBOUND.labels(channel, "duplicate").inc()
         earlier = await db.scalar(
             select(DeliveryLog).where(
                 DeliveryLog.channel == channel,
@@ -80,6 +82,8 @@ async def record_inbound(
             return Received(uuid.uuid4(), True, "already handled")
         outcome = earlier.error or earlier.status if earlier.status != "received" else None
         return Received(earlier.id, True, outcome)
+    INBOUND.labels(channel, "received").inc()
+    return received
 
 
 async def record_rejected(
@@ -101,6 +105,7 @@ async def record_rejected(
                 summary="",
             )
         )
+    INBOUND.labels(channel, "rejected").inc()
 
 
 async def finish_inbound(

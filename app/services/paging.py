@@ -50,6 +50,7 @@ from app.domain.escalation import (
 from app.domain.pagerduty import trigger_event
 from app.domain.paging import Person, channels, sms_text
 from app.domain.voice import call_script
+from app.metrics import ESCALATION_LATENESS
 from app.services import jobs
 from app.services.deliveries import queue_delivery
 from app.services.errors import Conflict, FieldError
@@ -580,9 +581,12 @@ async def escalate_due(
             incident_id = page_incident
         incident = await db.get_one(Incident, incident_id, populate_existing=True)
         workspace = await db.get_one(Workspace, incident.workspace_id)
+        due = incident.escalation_due_at
         move, outbox = await advance(db, workspace, incident, Event.DEADLINE, now, pace)
         if move is Move.WAIT:
             return incident.escalation_due_at
+    if due is not None and move in (Move.PAGE, Move.EXHAUSTED):  # the deadline acted on: how late
+        ESCALATION_LATENESS.observe(max(0.0, (now - due).total_seconds()))
     await outbox.send(now)
     return None
 

@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import PeriodicLease
 from app.db.transactions import writing
 
+# The job that runs on every tick: its lease's last run is when the tick last ran anywhere.
+TICK_JOB = "paging.sweep_overdue"
+
 
 async def claim(db: AsyncSession, name: str, interval: datetime.timedelta, now: datetime.datetime) -> bool:
     """True for exactly one caller per `interval`: it moved the job's last run to `now`."""

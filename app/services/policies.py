@@ -26,8 +26,8 @@ from app.db.models import (
 )
 from app.db.transactions import lock_row, retrying, writing
 from app.domain.escalation import MAX_REPEAT, Chain, Step, Target, TargetKind, validate_steps
-from app.services.alert_sources import sources_paging
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
+from app.services.paging_targets import pagers_of
 from app.services.schedules import SLOT_ROLES
 
 MAX_NAME = 120
@@ -261,11 +261,11 @@ async def _delete_policy(db: AsyncSession, workspace_id: uuid.UUID, policy_id: u
                 f"{policy.name} is in use by the schedule{'s' if len(users) > 1 else ''} {names}; "
                 "choose another policy or a backup there first."
             )
-        sources = await sources_paging(db, policy_id=policy.id)
-        if sources:
+        pagers = await pagers_of(db, policy_id=policy.id)
+        if pagers:
             raise Conflict(
-                f"{policy.name} is paged by the alert source{'s' if len(sources) > 1 else ''} {', '.join(sources)}; "
-                "point them at another schedule or policy first."
+                f"{policy.name} is paged by {', '.join(pagers)}; point {'them' if len(pagers) > 1 else 'it'} at "
+                "another schedule or policy first."
             )
         await db.delete(policy)
         await db.flush()

@@ -33,9 +33,9 @@ from app.domain.roles import Role
 from app.domain.rotation import Cadence, Rotation, RotationKind, next_boundary, shift_at, shifts_between
 from app.domain.schedules import ScheduleDefinition, ScheduleFieldErrors, parse_definition, parse_instant
 from app.services import jobs
-from app.services.alert_sources import sources_paging
 from app.services.errors import Conflict, FieldError, NotFound, parse_id
 from app.services.pagerduty_policy import policy_for_service
+from app.services.paging_targets import pagers_of
 from app.services.shift_notices import snapshot, tell
 
 SLOT_ROLES = (Role.MEMBER.value, Role.ADMIN.value, Role.OWNER.value)
@@ -621,11 +621,11 @@ async def _delete_schedule(db: AsyncSession, workspace_id: uuid.UUID, schedule_i
                 f"{schedule.name} is paged by the escalation polic{'ies' if len(policies) > 1 else 'y'} "
                 f"{', '.join(policies)}; take it out of {'them' if len(policies) > 1 else 'it'} first."
             )
-        sources = await sources_paging(db, schedule_id=schedule.id)
-        if sources:
+        pagers = await pagers_of(db, schedule_id=schedule.id)
+        if pagers:
             raise Conflict(
-                f"{schedule.name} is paged by the alert source{'s' if len(sources) > 1 else ''} {', '.join(sources)}; "
-                "point them at another schedule or policy first."
+                f"{schedule.name} is paged by {', '.join(pagers)}; point {'them' if len(pagers) > 1 else 'it'} at "
+                "another schedule or policy first."
             )
         await db.execute(delete(OnCallSlot).where(OnCallSlot.schedule_id == schedule.id))
         await db.execute(delete(RotationMember).where(RotationMember.schedule_id == schedule.id))

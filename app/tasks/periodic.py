@@ -7,6 +7,7 @@ import asyncio
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,11 +15,14 @@ import dramatiq
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.metrics import TICK_DURATION
 from app.services import jobs
 from app.services.deliveries import stalled_inbound, sweep_stalled
+from app.services.engine_health import beat
+from app.services.heartbeats import open_late
 from app.services.housekeeping import purge_expired_rows
-from app.services.paging import due_incident_ids
-from app.services.periodic import claim
+from app.services.paging import Pace, due_incident_ids
+from app.services.periodic import TICK_JOB, claim
 from app.services.reminders import plan_reminders
 from app.services.schedules import extend_all
 from app.tasks.context import task_session, task_settings
@@ -65,13 +69,21 @@ async def _purge_expired(db: AsyncSession, now: datetime.datetime) -> None:
     await purge_expired_rows(db, now)
 
 
+async def _open_late_heartbeats(db: AsyncSession, now: datetime.datetime) -> None:
+    settings = task_settings()
+    opened = await open_late(db, now, Pace(settings.seconds_per_delay_minute, settings.public_url, settings.secret_key))
+    if opened:
+        logger.info("heartbeat monitors: %d incidents opened for missed pings", opened)
+
+
 EVERY_TICK = datetime.timedelta(0)  # the job runs on every tick (VIGILO_TICK_SECONDS)
 JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.datetime], Awaitable[None]]], ...] = (
-    ("paging.sweep_overdue", EVERY_TICK, _sweep_pages),
+    (TICK_JOB, EVERY_TICK, _sweep_pages),  # its lease's last run is the tick's, for /healthz/engine
     ("notifications.sweep_stalled", EVERY_TICK, _sweep_deliveries),
     ("oncall.extend_rotations", datetime.timedelta(seconds=60), _extend_rotations),
     ("reminders.plan", EVERY_TICK, _plan_reminders),
     ("maintenance.purge_expired", datetime.timedelta(hours=1), _purge_expired),
+    ("heartbeats.open_late", EVERY_TICK, _open_late_heartbeats),
 )
 
 
@@ -79,8 +91,14 @@ JOBS: tuple[tuple[str, datetime.timedelta, Callable[[AsyncSession, datetime.date
 async def tick() -> None:
     """Run the periodic jobs that are due and that this tick wins."""
     now = datetime.datetime.now(datetime.UTC)
-    tick_interval = datetime.timedelta(seconds=task_settings().tick_seconds)
+    started = time.monotonic()
+    settings = task_settings()
+    tick_interval = datetime.timedelta(seconds=settings.tick_seconds)
     async with task_session() as db:
+        try:
+            await beat(db, embedded=not settings.redis_url, now=now)  # this process is alive and ticking
+        except (IntegrityError, OperationalError):
+            await db.rollback()  # seen again on the next tick
         for name, interval, job in JOBS:
             # Leases are a little shorter than the interval, so a tick that comes slightly early still wins.
             lease = max(interval, tick_interval) * 0.9
@@ -94,6 +112,7 @@ async def tick() -> None:
                 except Exception:  # one job failing never keeps the others from running
                     logger.exception("periodic job %s failed; it runs again on the next tick", name)
                     await db.rollback()
+    TICK_DURATION.observe(time.monotonic() - started)
 
 
 class Ticker(dramatiq.Middleware):

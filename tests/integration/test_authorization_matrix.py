@@ -43,11 +43,13 @@ from app.main import STATIC_DIR, create_app
 from app.services import accounts
 from app.services.alert_sources import create_source
 from app.services.calendar_feeds import create_feed
+from app.services.heartbeats import create_monitor
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident
 from app.services.onboarding import invite
 from app.services.overrides import edit_slot, propose_swap
 from app.services.pagerduty import create_service
+from app.services.paging import Pace
 from app.services.policies import create_policy
 from app.services.schedules import create_schedule
 from app.services.tokens import issue_token, revoke_token
@@ -113,6 +115,8 @@ FEED_LINK = Rule("secret-feed-link")
 # An alert source's URL carries its secret token the same way: whoever holds a real one may post
 # (Alertmanager and Grafana send no credentials); an unknown token is 404 for everyone.
 ALERT_LINK = Rule("secret-alert-link")
+# A heartbeat monitor's ping URL too (cron jobs send no credentials).
+HEARTBEAT_LINK = Rule("secret-heartbeat-link")
 SIGNED_IN = Rule("signed-in", signed_in=True)
 INSTALLATION_ADMIN = Rule("installation-admin", signed_in=True, installation_admin=True)
 
@@ -163,6 +167,7 @@ NEW_PAGERDUTY_SERVICE = {
 
 ALERT_SOURCES = WS + "/settings/alert-sources"
 NEW_ALERT_SOURCE = {"name": "Matrix alerts {case}", "kind": "generic", "schedule_id": "{schedule_id}"}
+NEW_HEARTBEAT = {"name": "Matrix heartbeat {case}", "interval_minutes": 60, "schedule_id": "{schedule_id}"}
 
 ROUTES: dict[tuple[str, str], Row] = {
     # -------- outside any workspace
@@ -172,6 +177,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/logout"): Row(PUBLIC, ends_session=True),
     ("GET", "/healthz"): Row(PUBLIC),
     ("GET", "/healthz/db"): Row(PUBLIC),
+    ("GET", "/healthz/engine"): Row(PUBLIC),
+    ("GET", "/metrics"): Row(PUBLIC),  # no VIGILO_METRICS_TOKEN here (tests/integration/test_engine_health.py)
     ("GET", "/static/{file_path}"): Row(PUBLIC),
     ("HEAD", "/static/{file_path}"): Row(PUBLIC),
     ("GET", "/schema"): Row(PUBLIC),
@@ -187,6 +194,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/integrations/pagerduty/{token}"): Row(PAGERDUTY_SIGNED, "pagerduty_service", body={}),
     ("GET", "/calendar/{name}"): Row(FEED_LINK, "feed"),
     ("POST", "/integrations/alerts/{token}"): Row(ALERT_LINK, "alert_source", body={}),
+    ("GET", "/integrations/heartbeats/{token}"): Row(HEARTBEAT_LINK, "heartbeat"),
+    ("POST", "/integrations/heartbeats/{token}"): Row(HEARTBEAT_LINK, "heartbeat", body={}),
     ("GET", "/setup"): Row(SET_UP),
     ("POST", "/setup"): Row(SET_UP, body={}),
     ("GET", "/invite/{token}"): Row(UNKNOWN_LINK),
@@ -222,6 +231,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", PAGERDUTY + "/{service_id}/keys"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", PAGERDUTY + "/{service_id}/test"): Row(ADMIN, "pagerduty_service", body={}),
     ("POST", PAGERDUTY + "/{service_id}/delete"): Row(ADMIN, "pagerduty_service", body={}),
+    ("GET", WS + "/engine-status"): Row(ADMIN),
     ("GET", ALERT_SOURCES + "/new"): Row(ADMIN),
     ("POST", ALERT_SOURCES): Row(ADMIN, body={}),
     ("GET", ALERT_SOURCES + "/{source_id}/edit"): Row(ADMIN, "alert_source"),
@@ -304,6 +314,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("PATCH", API + "/alert-sources/{source_id}"): Row(ADMIN, "alert_source", body={"default_severity": "SEV2"}),
     ("DELETE", API + "/alert-sources/{source_id}"): Row(ADMIN, "alert_source"),
     ("POST", API + "/alert-sources/{source_id}/rotate"): Row(ADMIN, "alert_source", body={}),
+    ("GET", API + "/heartbeats"): Row(ADMIN),
+    ("POST", API + "/heartbeats"): Row(ADMIN, body=NEW_HEARTBEAT),
+    ("DELETE", API + "/heartbeats/{monitor_id}"): Row(ADMIN, "heartbeat"),
     ("GET", API + "/incidents"): Row(VIEWER),
     ("GET", API + "/me/shifts"): Row(VIEWER),
     ("POST", API + "/calendar-feeds"): Row(VIEWER, body={}),
@@ -624,6 +637,17 @@ class World:
         body = {"name": f"Matrix alerts {self.made}", "kind": "alertmanager", "schedule_id": self.values["schedule_id"]}
         source, token = await create_source(self.db, self.acme.workspace.id, body)
         return {"source_id": str(source.id), "token": token}
+
+    async def make_heartbeat(self, _holder: str) -> dict[str, str]:
+        """A heartbeat monitor: its id, and its ping URL's token (the ping rows' {token})."""
+        self.made += 1
+        body = {
+            "name": f"Matrix heartbeat {self.made}",
+            "interval_minutes": 60,
+            "schedule_id": self.values["schedule_id"],
+        }
+        monitor, token = await create_monitor(self.db, self.acme.workspace.id, body, _now(), Pace(60.0, ""))
+        return {"monitor_id": str(monitor.id), "token": token}
 
     async def make_invitation(self, _holder: str) -> dict[str, str]:
         self.made += 1
