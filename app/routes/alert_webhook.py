@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.alerts import ShapeError, read
+from app.metrics import INBOUND
 from app.routes.access import pace_of, settings_of
 from app.routes.bodies import BodyError, json_body
 from app.routes.errors import problem
@@ -35,8 +36,10 @@ async def alert_webhook(request: Request[Any, Any, Any], db_session: AsyncSessio
     settings = settings_of(request)
     admission = await admit(db_session, token, _now(), settings.alert_rate_limit)
     if admission is None:
+        INBOUND.labels("alert", "unknown").inc()
         return problem(404, "No such alert source.")
     if admission.retry_after is not None:
+        INBOUND.labels("alert", "rate_limited").inc()
         return problem(
             429,
             f"This source sent more than {settings.alert_rate_limit} requests this minute.",
@@ -46,10 +49,12 @@ async def alert_webhook(request: Request[Any, Any, Any], db_session: AsyncSessio
     try:
         body = json_body(raw)
     except BodyError as exc:
+        INBOUND.labels("alert", "refused").inc()
         return problem(400, str(exc), [{"field": "body", "message": str(exc)}])
     try:
         notification = read(admission.kind, body, fallback_key=uuid.uuid4().hex)
     except ShapeError as exc:
+        INBOUND.labels("alert", "refused").inc()
         return problem(422, str(exc), [{"field": exc.field, "message": str(exc)}])
     try:
         outcome = await ingest(db_session, admission.source_id, notification, _now(), pace_of(request))
@@ -60,7 +65,9 @@ async def alert_webhook(request: Request[Any, Any, Any], db_session: AsyncSessio
         # or acted on, and a retry can pass (Alertmanager retries on a 5xx). Other errors are bugs: 500.
         logger.exception("database error while taking an alert notification; asking the sender to retry")
         await db_session.rollback()
+        INBOUND.labels("alert", "retry").inc()
         return problem(503, "Try again shortly.", headers={"Retry-After": "5"})
+    INBOUND.labels("alert", outcome.status).inc()
     incident = (
         {"id": str(outcome.incident_id), "number": outcome.incident_number} if outcome.incident_id is not None else None
     )
