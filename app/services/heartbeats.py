@@ -103,16 +103,32 @@ async def get_monitor(db: AsyncSession, workspace_id: uuid.UUID, monitor_id: uui
     return monitor
 
 
-async def list_monitors(db: AsyncSession, workspace_id: uuid.UUID) -> list[HeartbeatMonitor]:
-    found = list(
-        await db.scalars(
-            select(HeartbeatMonitor)
+@dataclass(frozen=True)
+class MonitorView:
+    monitor: HeartbeatMonitor
+    open_incident_id: uuid.UUID | None  # the incident a missed ping opened, while it is open
+
+    @property
+    def state(self) -> str:
+        if self.open_incident_id is not None:
+            return "late"
+        return "up" if self.monitor.last_ping_at else "waiting for its first ping"
+
+
+async def list_monitors(db: AsyncSession, workspace_id: uuid.UUID) -> list[MonitorView]:
+    rows = (
+        await db.execute(
+            select(HeartbeatMonitor, Incident.status)
+            .outerjoin(Incident, Incident.id == HeartbeatMonitor.incident_id)
             .where(HeartbeatMonitor.workspace_id == workspace_id)
             .order_by(HeartbeatMonitor.name)
         )
-    )
+    ).all()
     await db.commit()
-    return found
+    return [
+        MonitorView(monitor, monitor.incident_id if status not in (None, "resolved") else None)
+        for monitor, status in rows
+    ]
 
 
 async def delete_monitor(db: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID | str) -> None:

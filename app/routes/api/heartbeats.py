@@ -12,14 +12,13 @@ from litestar.di import Provide
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import HeartbeatMonitor
 from app.domain.roles import Role
 from app.routes.access import pace_of, settings_of
 from app.routes.api.access import authenticate_api, provide_api_access
 from app.routes.api.inputs import Text
 from app.routes.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from app.routes.api.views import maybe_instant
-from app.services.heartbeats import create_monitor, delete_monitor, list_monitors, ping_url
+from app.services.heartbeats import MonitorView, create_monitor, delete_monitor, list_monitors, ping_url
 from app.services.identity import WorkspaceAccess
 
 ADMIN = {"role": Role.ADMIN}
@@ -52,8 +51,8 @@ class MonitorCreated(TypedDict):
     last_ping_at: str | None
 
 
-def _out(monitor: HeartbeatMonitor) -> MonitorOut:
-    state = "late" if monitor.incident_id else "up" if monitor.last_ping_at else "waiting for its first ping"
+def _out(view: MonitorView) -> MonitorOut:
+    monitor = view.monitor
     return {
         "id": str(monitor.id),
         "name": monitor.name,
@@ -62,8 +61,8 @@ def _out(monitor: HeartbeatMonitor) -> MonitorOut:
         "escalation_policy_id": str(monitor.escalation_policy_id) if monitor.escalation_policy_id else None,
         "last_ping_at": maybe_instant(monitor.last_ping_at),
         "due_at": maybe_instant(monitor.due_at),
-        "state": state,
-        "incident_id": str(monitor.incident_id) if monitor.incident_id else None,
+        "state": view.state,
+        "incident_id": str(view.open_incident_id) if view.open_incident_id else None,
     }
 
 
