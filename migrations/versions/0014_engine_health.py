@@ -55,9 +55,7 @@ def upgrade() -> None:
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.Column("created_at", DateTimeUTC(timezone=True), nullable=False),
         sa.Column("updated_at", DateTimeUTC(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "interval_minutes BETWEEN 1 AND 44640", name=op.f("ck_heartbeat_monitor_interval_minutes")
-        ),
+        sa.CheckConstraint("interval_minutes BETWEEN 1 AND 44640", name=op.f("ck_heartbeat_monitor_interval_minutes")),
         sa.CheckConstraint(
             "(schedule_id IS NULL) <> (escalation_policy_id IS NULL)", name=op.f("ck_heartbeat_monitor_one_target")
         ),
