@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from e2e.conftest import OVERLAPS, LiveServer, api_call, log_in
@@ -90,10 +91,24 @@ def _readable(page: Page, size: ViewportSize, what: str, root: str = "#main") ->
     assert page.evaluate(OVERLAPS, root) == [], what
 
 
-def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_server: LiveServer) -> None:
-    # A schedule of its own to page (the demo's are other tests'), in the demo workspace.
+def _clean_up(live_server: LiveServer, schedule_id: str) -> None:
+    """The shared demo workspace as it was for the other tests: this test's incidents resolved, its
+    source and its schedule gone (they would show in others' reports, shifts and lists)."""
+    for incident in api_call(live_server, "GET", "/incidents?limit=200"):
+        if incident["schedule_id"] == schedule_id and incident["status"] != "resolved":
+            api_call(live_server, "POST", f"/incidents/{incident['id']}/resolve")
+    for source in api_call(live_server, "GET", "/alert-sources"):
+        if source["schedule_id"] == schedule_id:
+            api_call(live_server, "DELETE", f"/alert-sources/{source['id']}")
+    api_call(live_server, "DELETE", f"/schedules/{schedule_id}")
+
+
+def test_admin_adds_an_alertmanager_source_and_silences_it(
+    page: Page, live_server: LiveServer, request: pytest.FixtureRequest
+) -> None:
+    # A schedule of its own to page (the demo's are other tests'), in the demo workspace; removed after.
     schedule = f"Checkout — primary {uuid.uuid4().hex[:4]}"
-    api_call(
+    made = api_call(
         live_server,
         "POST",
         "/schedules",
@@ -108,6 +123,7 @@ def test_admin_adds_an_alertmanager_source_and_silences_it(page: Page, live_serv
             "escalation_delay_minutes": 15,
         },
     )
+    request.addfinalizer(lambda: _clean_up(live_server, made["id"]))
     page.set_viewport_size(DESKTOP)
     log_in(page, live_server, "admin@example.com")
     page.goto(live_server.url + "/ws/demo/settings/")
