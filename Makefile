@@ -38,11 +38,10 @@ run: install .env
 
 # Unit, integration (SQLite always; PostgreSQL and Redis when VIGILO_TEST_POSTGRES_URL and
 # VIGILO_TEST_REDIS_URL are set) and end-to-end tests in the system Chromium. Tests without worker
-# processes run three at a time on two cores (each has its own database, and about a third of their
-# time is spent waiting on scaled delays and the databases); the `slow` ones, which start workers and
-# measure real delays, run one at a time so they never compete for the cores.
+# processes run two at a time (each has its own database); the `slow` ones, which start workers and
+# measure real delays, run one at a time so they never compete for the two cores.
 test: install
-	$(BIN)/pytest -m "not slow" -n 3 tests
+	$(BIN)/pytest -m "not slow" -n 2 tests
 	$(BIN)/pytest -m slow tests
 	$(BIN)/pytest e2e
 
