@@ -354,6 +354,16 @@ class IncidentView:
 
 
 async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentView:
+    # The timeline first: each statement sees what was committed when it ran (PostgreSQL's read
+    # committed), so pages and deliveries read after it are at least as new as what it tells —
+    # "nobody acknowledged" is never shown beside a page still pending.
+    timeline = list(
+        await db.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident.id)
+            .order_by(TimelineEntry.at, TimelineEntry.id)
+        )
+    )
     pages = (
         await db.execute(
             select(Page, UserProfile)
@@ -370,13 +380,6 @@ async def describe_incident(db: AsyncSession, incident: Incident) -> IncidentVie
             .order_by(IncidentResponder.joined_at)
         )
     ).all()
-    timeline = list(
-        await db.scalars(
-            select(TimelineEntry)
-            .where(TimelineEntry.incident_id == incident.id)
-            .order_by(TimelineEntry.at, TimelineEntry.id)
-        )
-    )
     schedule = await db.get(OnCallSchedule, incident.schedule_id) if incident.schedule_id else None
     page_ids = [page.id for page, _ in pages]
     deliveries: dict[uuid.UUID, list[tuple[str, DeliveryState]]] = {page_id: [] for page_id in page_ids}
