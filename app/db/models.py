@@ -13,6 +13,7 @@ from advanced_alchemy.extensions.litestar.session import SessionModelMixin
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -123,6 +124,10 @@ class Workspace(UUIDAuditBase):
     last_incident_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Maintenance for every alert source of the workspace: what arrives before then opens nothing.
     alerts_silenced_until: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Bumped by database triggers (migration 0015) in every transaction that changes a slot, a
+    # schedule, a membership or a member's name: what a cached board is keyed by.
+    board_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    board_tx: Mapped[int | None] = mapped_column(BigInteger, default=None)  # PostgreSQL: who bumped last
 
 
 class Membership(UUIDAuditBase):

@@ -20,8 +20,8 @@ from app.config import Settings
 from app.db.models import UserProfile
 from app.domain.roles import Role
 from app.services.accounts import get_user
-from app.services.identity import WorkspaceAccess
-from app.services.memberships import access_for
+from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
+from app.services.memberships import active_membership
 from app.services.paging import Pace
 from app.sessions import REFRESHED, rotate_session
 
@@ -47,20 +47,33 @@ def required_role(connection: ASGIConnection[Any, Any, Any, Any]) -> Role:
     return role
 
 
-async def session_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:
-    """The logged-in user, or LoginRequired."""
+def _session_user_id(request: Request[Any, Any, Any]) -> uuid.UUID:
     raw = request.session.get(SESSION_USER_KEY) if request.scope.get("session") else None
-    if not raw:
-        raise LoginRequired
     try:
-        user = await get_user(db_session, uuid.UUID(str(raw)))
+        return uuid.UUID(str(raw)) if raw else _no_login(request)
     except ValueError:
-        user = None
+        return _no_login(request)
+
+
+def _no_login(request: Request[Any, Any, Any]) -> uuid.UUID:
+    if request.scope.get("session"):
+        request.clear_session()
+    raise LoginRequired
+
+
+def _still_valid(request: Request[Any, Any, Any], user: UserProfile | None) -> UserProfile:
+    """`user` unless missing or their sessions were ended (a password reset) after this one logged in."""
     valid_after = user.sessions_valid_after if user is not None else None
     if user is None or (valid_after and float(request.session.get(LOGIN_AT_KEY, 0)) < valid_after.timestamp()):
-        request.clear_session()
-        raise LoginRequired
+        _no_login(request)
+    assert user is not None
     return user
+
+
+async def session_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> UserProfile:
+    """The logged-in user, or LoginRequired."""
+    user_id = _session_user_id(request)
+    return _still_valid(request, await get_user(db_session, user_id))
 
 
 def settings_of(request: Request[Any, Any, Any]) -> Settings:
@@ -83,10 +96,14 @@ async def provide_user(request: Request[Any, Any, Any], db_session: AsyncSession
 async def provide_access(request: Request[Any, Any, Any], db_session: AsyncSession, slug: str) -> WorkspaceAccess:
     """The caller's membership of workspace `slug`: 404 when they have none, 403 when the role is too low."""
     needed = required_role(request)
-    user = await session_user(request, db_session)
-    access = await access_for(db_session, slug, user.id)
-    if access is None:
+    user_id = _session_user_id(request)
+    # One query in the common case: the membership comes with the person and the workspace.
+    found = await active_membership(db_session, slug, user_id)
+    if found is None:
+        await session_user(request, db_session)  # logged out (to the login form), or not a member: 404
         raise NotFoundException("No such workspace.")
+    _still_valid(request, found.user)
+    access = WorkspaceAccess(WorkspaceRef.of(found.workspace), UserRef.of(found.user), Role(found.role))
     if not access.allows(needed):
         raise PermissionDeniedException(f"This needs the {needed.value} role; you are a {access.role.value}.")
     return access

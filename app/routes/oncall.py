@@ -112,7 +112,7 @@ class OnCallPages(Controller):
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
         if request.htmx and live in LIVE_PARTS:
             fragment = "oncall/_board_live.html"  # every live part at once, from one board
-        page = await load_board(db_session, access.workspace.id, access.user.id, now)
+        page = await load_board(db_session, access.workspace, access.user.id, now)
         wants_swaps = fragment in {None, BOARD_FRAGMENTS["oncall-swaps"], "oncall/_board_live.html"}
         my_slots, their_slots = (
             await swap_choices(db_session, access, now) if wants_swaps and access.allows(Role.MEMBER) else ([], [])
@@ -280,7 +280,7 @@ class OnCallPages(Controller):
             zone,
             tl_weeks,
         )
-        board = await load_board(db_session, access.workspace.id, access.user.id, now)
+        board = await load_board(db_session, access.workspace, access.user.id, now)
         context = {
             "board": board.board,
             "people": board.people,

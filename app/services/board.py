@@ -1,6 +1,10 @@
-"""Loading the on-call board of a workspace: two queries, then the pure app/domain/board.py.
+"""Loading the on-call board of a workspace: its schedules, the slots around now and the people
+they name, then the pure app/domain/board.py.
 
-Nothing is cached: every render reads the slots, so an edit anywhere shows at once everywhere.
+What was read is kept per web process under the workspace's board version (see board_cache.py) for
+up to KEEP: the slots are read KEEP further than the board shows, and the board is laid out again
+for each request's `now` and viewer, so a hand-off passing shows at once without any write, and a
+change committed anywhere (another web process, a worker) moves the version the next request reads.
 """
 
 from __future__ import annotations
@@ -14,18 +18,53 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
 from app.domain.board import UPCOMING, Board, BoardSchedule, BoardSlot, build_board
+from app.services.board_cache import ProcessCache
+from app.services.identity import WorkspaceRef
+
+KEEP = datetime.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who the board names, as it shows them."""
+
+    id: uuid.UUID
+    display_name: str
+
+
+@dataclass(frozen=True)
+class BoardInputs:
+    schedules: list[BoardSchedule]
+    slots: list[BoardSlot]  # those meeting [read_at, read_at + UPCOMING + KEEP)
+    people: dict[uuid.UUID, Person]
 
 
 @dataclass(frozen=True)
 class BoardPage:
     board: Board
-    people: dict[uuid.UUID, UserProfile]
+    people: dict[uuid.UUID, Person]
+
+
+_KEPT: ProcessCache[BoardInputs] = ProcessCache()
 
 
 async def load_board(
-    db: AsyncSession, workspace_id: uuid.UUID, viewer_id: uuid.UUID | None, now: datetime.datetime
+    db: AsyncSession, workspace: WorkspaceRef, viewer_id: uuid.UUID | None, now: datetime.datetime
 ) -> BoardPage:
-    """The board at `now` for the viewer, with the people it names."""
+    """The board at `now` for the viewer, with the people it names.
+
+    `workspace.board_version` must have been read before anything else of this request (it is, with
+    the caller's access): what is kept under it is at least as new as that version.
+    """
+    key = (workspace.id, workspace.board_version)
+    inputs = _KEPT.get(key, now)
+    if inputs is None:
+        inputs = await _read_inputs(db, workspace.id, now)
+        _KEPT.put(key, inputs, now + KEEP)
+    return BoardPage(build_board(inputs.schedules, inputs.slots, now, viewer_id), inputs.people)
+
+
+async def _read_inputs(db: AsyncSession, workspace_id: uuid.UUID, now: datetime.datetime) -> BoardInputs:
     # Plain column rows, not ORM objects: a board of hundreds of schedules reads thousands of slots.
     schedules = (
         await db.execute(
@@ -51,7 +90,7 @@ async def load_board(
                 ).where(
                     OnCallSlot.schedule_id.in_(ids),
                     OnCallSlot.end_time > now,
-                    OnCallSlot.start_time < now + UPCOMING,
+                    OnCallSlot.start_time < now + UPCOMING + KEEP,
                 )
             )
         ).all()
@@ -68,21 +107,20 @@ async def load_board(
         )
         if holder is not None:
             first_holders[schedule.id] = holder
-    board = build_board(
+    wanted = {s.user_id for s in slot_rows} | {s.escalation_to_id for s in schedules if s.escalation_to_id}
+    wanted |= set(first_holders.values())
+    people: dict[uuid.UUID, Person] = {}
+    if wanted:
+        rows = await db.execute(select(UserProfile.id, UserProfile.display_name).where(UserProfile.id.in_(wanted)))
+        people = {row.id: Person(row.id, row.display_name) for row in rows}
+    return BoardInputs(
         [
             BoardSchedule(s.id, s.name, s.is_active, s.escalation_to_id, s.rotation_start, first_holders.get(s.id))
             for s in schedules
         ],
         [BoardSlot(*row) for row in slot_rows],
-        now,
-        viewer_id,
+        people,
     )
-    wanted = {s.user_id for s in slot_rows} | {s.escalation_to_id for s in schedules if s.escalation_to_id}
-    wanted |= set(first_holders.values())
-    people: dict[uuid.UUID, UserProfile] = {}
-    if wanted:
-        people = {u.id: u for u in await db.scalars(select(UserProfile).where(UserProfile.id.in_(wanted)))}
-    return BoardPage(board, people)
 
 
 @dataclass(frozen=True)

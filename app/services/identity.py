@@ -49,10 +49,11 @@ class WorkspaceRef:
     slug: str
     name: str
     slack_channel_id: str | None
+    board_version: int = 0  # as read with the caller's access: what a cached board must match
 
     @classmethod
     def of(cls, workspace: Workspace) -> WorkspaceRef:
-        return cls(workspace.id, workspace.slug, workspace.name, workspace.slack_channel_id)
+        return cls(workspace.id, workspace.slug, workspace.name, workspace.slack_channel_id, workspace.board_version)
 
 
 @dataclass(frozen=True)

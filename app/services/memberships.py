@@ -22,15 +22,20 @@ from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.schedules import rotate_after_membership_change
 
 
-async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
-    """The user's active membership in the workspace `slug`, or None (callers answer 404)."""
+async def active_membership(db: AsyncSession, slug: str, user_id: uuid.UUID) -> Membership | None:
+    """The user's active membership in the workspace `slug`, with the person and the workspace, in one query."""
     if "\x00" in slug:
         return None  # never a slug, and PostgreSQL cannot even compare it
-    membership = await db.scalar(
+    return await db.scalar(
         select(Membership)
         .join(Workspace, Workspace.id == Membership.workspace_id)
         .where(Workspace.slug == slug, Membership.user_id == user_id, Membership.is_active)
     )
+
+
+async def access_for(db: AsyncSession, slug: str, user_id: uuid.UUID) -> WorkspaceAccess | None:
+    """The user's active membership in the workspace `slug`, or None (callers answer 404)."""
+    membership = await active_membership(db, slug, user_id)
     if membership is None:
         return None
     return WorkspaceAccess(WorkspaceRef.of(membership.workspace), UserRef.of(membership.user), Role(membership.role))

@@ -220,6 +220,25 @@ async def oncall_for_all(db: AsyncSession, schedules: Sequence[OnCallSchedule], 
     return result
 
 
+async def oncall_changes_at(
+    db: AsyncSession, oncall: Sequence[OnCall], at: datetime.datetime, cap: datetime.timedelta
+) -> datetime.datetime:
+    """When `oncall_for_all(at)` next changes without a write: a current slot ending, a later slot
+    starting (after a gap, or a rotation not begun), or `at + cap` if sooner."""
+    ends = [o.slot.end_time for o in oncall if o.slot is not None]
+    active = [o.schedule.id for o in oncall if o.schedule.is_active]
+    starts = (
+        await db.scalar(
+            select(func.min(OnCallSlot.start_time)).where(
+                OnCallSlot.schedule_id.in_(active), OnCallSlot.start_time > at, OnCallSlot.start_time < at + cap
+            )
+        )
+        if active
+        else None
+    )
+    return min([at + cap, *ends, *([starts] if starts is not None else [])])
+
+
 async def oncall_at(db: AsyncSession, schedule: OnCallSchedule, at: datetime.datetime) -> OnCall:
     """Primary and backup of `schedule` at `at`; an inactive schedule has no primary."""
     slot = await slot_at(db, schedule.id, at) if schedule.is_active else None

@@ -71,20 +71,22 @@ async def resolve_token(db: AsyncSession, token: str) -> TokenIdentity | None:
     """The identity behind `token`, or None when unknown, revoked, or its membership is inactive."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = await db.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    membership = await db.scalar(
-        select(Membership).where(
-            Membership.workspace_id == row.workspace_id,
-            Membership.user_id == row.user_id,
-            Membership.is_active,
+    # One query: the token, its membership, the person and the workspace (with its board version).
+    found = (
+        await db.execute(
+            select(ApiToken.id, Membership)
+            .join(
+                Membership,
+                (Membership.workspace_id == ApiToken.workspace_id) & (Membership.user_id == ApiToken.user_id),
+            )
+            .where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None), Membership.is_active)
         )
-    )
-    if membership is None:
+    ).first()
+    if found is None:
         return None
+    token_id, membership = found
     return TokenIdentity(
-        row.id, UserRef.of(membership.user), WorkspaceRef.of(membership.workspace), Role(membership.role)
+        token_id, UserRef.of(membership.user), WorkspaceRef.of(membership.workspace), Role(membership.role)
     )
 
 

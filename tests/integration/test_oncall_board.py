@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import OnCallSlot
+from app.db.models import OnCallSlot, Workspace
 from app.domain.roles import Role
 from app.main import create_app
 from app.services.board import load_board, own_duty
+from app.services.identity import WorkspaceRef
 from app.services.schedules import create_schedule, set_active, slot_at
 from tests.factories import PASSWORD, Team, make_team
 from tests.web import login
 
 ROLES = {"owner": Role.OWNER, "ann": Role.MEMBER, "ben": Role.MEMBER, "vic": Role.VIEWER}
 NOW = datetime.datetime(2026, 7, 1, 10, 0, tzinfo=datetime.UTC)  # a Wednesday
+
+
+async def board_ref(db: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceRef:
+    """The workspace as a request reads it with its login: with the board version of this moment."""
+    await db.commit()
+    return WorkspaceRef.of(await db.get_one(Workspace, workspace_id, populate_existing=True))
 
 
 def daily(team: Team, name: str, members: list[str], start: str = "2026-06-29T09:00:00+00:00") -> dict[str, object]:
@@ -46,12 +54,12 @@ async def test_board_at_a_given_now(db: AsyncSession) -> None:
     await db.execute(delete(OnCallSlot).where(OnCallSlot.id == current.id))
     await db.commit()
 
-    page = await load_board(db, team.workspace.id, team["ben"].id, NOW)
+    page = await load_board(db, await board_ref(db, team.workspace.id), team["ben"].id, NOW)
     board = page.board
     by_name = {s.schedule.name: s for s in board.statuses}
     # Day 0 (Mon 29th) ann, day 1 ben, day 2 (Wed 1st, 09:00 on) ann.
     assert by_name["Ops"].current is not None
-    assert page.people[by_name["Ops"].current.user_id].email == team["ann"].email
+    assert page.people[by_name["Ops"].current.user_id].display_name == team["ann"].display_name
     assert by_name["Ops"].next_handoff is not None
     assert by_name["Ops"].next_handoff.at == datetime.datetime(2026, 7, 2, 9, 0, tzinfo=datetime.UTC)
     assert (by_name["Gappy"].problem, by_name["Gappy"].gap_until) == (
@@ -63,7 +71,7 @@ async def test_board_at_a_given_now(db: AsyncSession) -> None:
     assert board.viewer_on_call == ()
 
     tomorrow = NOW + datetime.timedelta(days=1)
-    as_ben = await load_board(db, team.workspace.id, team["ben"].id, tomorrow)
+    as_ben = await load_board(db, await board_ref(db, team.workspace.id), team["ben"].id, tomorrow)
     assert [s.schedule.name for s in as_ben.board.viewer_on_call] == ["Gappy", "Ops"]
     duty = await own_duty(db, team.workspace.id, team["ben"].id, NOW)
     assert duty.current == []

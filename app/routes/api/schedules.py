@@ -25,6 +25,8 @@ from app.routes.api.views import (
     schedule_view,
     slot_view,
 )
+from app.services.board import KEEP
+from app.services.board_cache import ProcessCache
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.schedules import (
@@ -35,6 +37,7 @@ from app.services.schedules import (
     get_schedule,
     list_schedules,
     oncall_at,
+    oncall_changes_at,
     oncall_for_all,
     regenerate_schedule,
     set_active,
@@ -46,6 +49,7 @@ READ = {"role": Role.VIEWER}
 WRITE = {"role": Role.ADMIN}
 MAX_WINDOW = datetime.timedelta(days=366)
 UNSET = msgspec.UNSET
+_WHOS_UP: ProcessCache[list[OnCallOut]] = ProcessCache()  # who's up now, per (workspace, board version)
 
 
 class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -192,12 +196,22 @@ class SchedulesApi(Controller):
     async def oncall(
         self, db_session: AsyncSession, access: WorkspaceAccess, at: str | None = None
     ) -> OnCallOverviewOut:
-        when = instant_param(at, "at", _now())
-        schedules = await list_schedules(db_session, access.workspace.id)
-        return {
-            "at": when.isoformat(),
-            "schedules": [oncall_view(o) for o in await oncall_for_all(db_session, schedules, when)],
-        }
+        now = _now()
+        when = instant_param(at, "at", now)
+        if at is not None:  # another moment: read it, keep nothing
+            schedules = await list_schedules(db_session, access.workspace.id)
+            return {
+                "at": when.isoformat(),
+                "schedules": [oncall_view(o) for o in await oncall_for_all(db_session, schedules, when)],
+            }
+        # Now: what this process built under the board version read with the token, until a hand-off.
+        key = (access.workspace.id, access.workspace.board_version)
+        views = _WHOS_UP.get(key, now)
+        if views is None:
+            oncall = await oncall_for_all(db_session, await list_schedules(db_session, access.workspace.id), now)
+            views = [oncall_view(o) for o in oncall]
+            _WHOS_UP.put(key, views, await oncall_changes_at(db_session, oncall, now, KEEP))
+        return {"at": now.isoformat(), "schedules": views}
 
     @post(
         "/schedules/{schedule_id:str}/extend",

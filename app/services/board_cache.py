@@ -1,0 +1,51 @@
+"""What a web process keeps of each workspace's board between requests.
+
+Entries are keyed by the workspace's board version (bumped by the database in the transaction of
+every change that can alter the board, migration 0015) and expire at a moment the caller names:
+when the board next changes by itself (a hand-off passing). A reader checks the version in the
+same query as its login, before it reads anything else, so an entry is never older than what the
+database held when the request began; a board built from newer rows under an older version only
+makes the next reader build again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ProcessCache(Generic[T]):
+    """A small least-recently-used map whose entries also expire at their own moment."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: OrderedDict[Hashable, tuple[datetime.datetime, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, now: datetime.datetime) -> T | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            until, value = found
+            if now >= until:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: T, until: datetime.datetime) -> None:
+        with self._lock:
+            self._entries[key] = (until, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
