@@ -1,10 +1,11 @@
 """`make bench`: measure what on-call users feel, on this machine, with the app run as in production.
 
-It makes a fresh PostgreSQL database, seeds it, starts 2 web processes and 2 worker processes on
+It times how long the app takes to start (from `vigilo serve`, and from a fresh clone's `make run`),
+makes a fresh PostgreSQL database, seeds it, starts 2 web processes and 2 worker processes on
 Redis (plus fake Slack and Twilio servers on 127.0.0.1), runs every scenario with bounded load,
 stops everything it started, and writes bench/results/latest.json and latest.md.
-`python bench/run.py --only paging` (or any of http, paging, webhooks, alerts, rotation, comma-separated)
-runs just those; the report then says which ran.
+`python bench/run.py --only paging` (or any of startup, http, paging, webhooks, alerts, rotation,
+comma-separated) runs just those; the report then says which ran.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -44,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 from app.config import Environment
 from app.db.engine import create_engine
 from app.db.migrate import upgrade
-from app.db.models import DeliveryLog, Incident, Page, Workspace
+from app.db.models import DeliveryLog, Incident, Membership, Page, Workspace
+from app.db.transactions import writing
 from app.domain.roles import Role
 from app.services.accounts import add_user
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
@@ -124,15 +127,11 @@ async def seed(schedules: int = 200) -> dict[str, Any]:
     maker = async_sessionmaker(engine, expire_on_commit=False)
     now = datetime.datetime.now(datetime.UTC)
     async with maker() as db:
-        from app.db.transactions import writing
-
         async with writing(db):
             workspace = Workspace(slug="bench", name="Bench", slack_channel_id="C0BENCH001")
             db.add(workspace)
             await db.flush()
             people = []
-            from app.db.models import Membership
-
             for i in range(20):
                 user = await add_user(
                     db,
@@ -151,37 +150,74 @@ async def seed(schedules: int = 200) -> dict[str, Any]:
                     )
                 )
                 people.append(user)
-        owner = WorkspaceAccess(WorkspaceRef.of(workspace), UserRef.of(people[0]), Role.OWNER)
-        ids = []
         started = time.perf_counter()
-        for n in range(schedules):
-            members = [people[(n + k) % 19 + 1].email for k in range(4)]
-            schedule = await create_schedule(
-                db,
-                workspace.id,
-                {
-                    "name": f"Service {n:03d}",
-                    "rotation": "daily",
-                    "timezone": "Europe/Berlin",
-                    "handoff_time": "09:00",
-                    "starts_at": (now - datetime.timedelta(days=365)).isoformat(),
-                    "members": members,
-                    "escalation_to": people[0].email,
-                    "escalation_delay_minutes": 10,
-                },
-                now,
-            )
-            ids.append(schedule.id)
-            if n % 4 == 0:  # some overrides
-                rows = await slots_between(
-                    db, schedule.id, now + datetime.timedelta(days=2), now + datetime.timedelta(days=3)
-                )
-                if rows:
-                    await edit_slot(db, owner, rows[0][0].id, {"user": people[(n % 19) + 1].email}, now)
+        ids = await add_schedules(db, workspace, people, schedules, datetime.timedelta(days=365), now)
         seeded = time.perf_counter() - started
         token = await issue_token(db, workspace.id, people[0].id, "bench")
     await engine.dispose()
     return {"workspace_id": workspace.id, "schedule_ids": ids, "token": token, "seconds": seeded, "people": people}
+
+
+async def add_schedules(
+    db: Any, workspace: Workspace, people: list[Any], count: int, history: datetime.timedelta, now: datetime.datetime
+) -> list[uuid.UUID]:
+    """`count` daily schedules of 4 of the people (people[0] the owner and backup), started `history` ago
+    and laid out to the 8-week horizon; every fourth has an override the day after tomorrow."""
+    owner = WorkspaceAccess(WorkspaceRef.of(workspace), UserRef.of(people[0]), Role.OWNER)
+    ids = []
+    for n in range(count):
+        members = [people[(n + k) % 19 + 1].email for k in range(4)]
+        schedule = await create_schedule(
+            db,
+            workspace.id,
+            {
+                "name": f"Service {n:04d}",
+                "rotation": "daily",
+                "timezone": "Europe/Berlin",
+                "handoff_time": "09:00",
+                "starts_at": (now - history).isoformat(),
+                "members": members,
+                "escalation_to": people[0].email,
+                "escalation_delay_minutes": 10,
+            },
+            now,
+        )
+        ids.append(schedule.id)
+        if n % 4 == 0:  # some overrides
+            rows = await slots_between(
+                db, schedule.id, now + datetime.timedelta(days=2), now + datetime.timedelta(days=3)
+            )
+            if rows:
+                await edit_slot(db, owner, rows[0][0].id, {"user": people[(n % 19) + 1].email}, now)
+    return ids
+
+
+WIDE_SLUG = "bench2k"
+WIDE_SCHEDULES = 2000
+WIDE_HISTORY = datetime.timedelta(days=7)  # with the 8-week horizon, about 63 slots a schedule
+
+
+async def seed_wide(people: list[Any]) -> dict[str, Any]:
+    """A second workspace, bench2k, whose members are the first workspace's 20 people, with 2,000 daily
+    schedules: the on-call page and who's up at ten times the first workspace's size. A week of history
+    each (not a year) keeps seeding affordable; who's up and the page look at now and ahead."""
+    engine = create_engine(DB_URL)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    now = datetime.datetime.now(datetime.UTC)
+    async with maker() as db:
+        async with writing(db):
+            workspace = Workspace(slug=WIDE_SLUG, name="Bench 2k", slack_channel_id="C0BENCH2K0")
+            db.add(workspace)
+            await db.flush()
+            for i, person in enumerate(people):
+                role = Role.OWNER.value if i == 0 else Role.MEMBER.value
+                db.add(Membership(workspace_id=workspace.id, user_id=person.id, role=role))
+        started = time.perf_counter()
+        await add_schedules(db, workspace, people, WIDE_SCHEDULES, WIDE_HISTORY, now)
+        seeded = time.perf_counter() - started
+        token = await issue_token(db, workspace.id, people[0].id, "bench2k")
+    await engine.dispose()
+    return {"token": token, "seconds": seeded}
 
 
 @dataclass
@@ -270,16 +306,137 @@ def peak_rss_mb(root_pid: int) -> float:
     return peak / 1024
 
 
+# ---------------------------------------------------------------- start-up
+
+BIN = ROOT / ".venv" / "bin"
+SERVE_TIMEOUT = 60  # s for `vigilo serve` to answer
+CLONE_TIMEOUT = 600  # s for a fresh clone's `make run` to answer (it installs everything first)
+
+
+def fresh_shell_env() -> dict[str, str]:
+    """This environment as a new shell has it: no VIGILO_* settings, and no virtualenv or PYTHONPATH
+    of the bench's that would make another checkout import this one's code."""
+    dropped = ("VIRTUAL_ENV", "PYTHONPATH")
+    return {k: v for k, v in os.environ.items() if not k.startswith("VIGILO_") and k not in dropped}
+
+
+def answers_healthz(url: str, process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Poll GET /healthz every 20 ms until it answers 200 (True), the process exits or the deadline passes."""
+    while time.perf_counter() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group the process leads; SIGKILL if it is still there 10 s later."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def log_tail(path: Path, lines: int = 15) -> None:
+    """Print the end of a log that explains a failure."""
+    print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]), flush=True)
+
+
+def startup_scenarios() -> None:
+    print("start-up", flush=True)
+    serve_to_first_answer()
+    clone_to_serving()
+
+
+def serve_to_first_answer() -> None:
+    """`vigilo serve` on the embedded default SQLite database (./vigilo.db of a fresh folder, migrated
+    first, untimed) until /healthz answers: what a restart costs."""
+    figure = "vigilo serve → first answer"
+    with tempfile.TemporaryDirectory(prefix="vigilo-bench-") as folder:
+        env = {**fresh_shell_env(), "VIGILO_SECRET_KEY": SECRET}
+        log = Path(folder) / "serve.log"
+        with log.open("wb") as out:
+            subprocess.run(
+                [BIN / "vigilo", "migrate"], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, check=True
+            )
+            port = free_port()
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [BIN / "vigilo", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                answered = answers_healthz(f"http://127.0.0.1:{port}", process, started + SERVE_TIMEOUT)
+                seconds = time.perf_counter() - started
+            finally:
+                stop_group(process)
+        if not answered:
+            log_tail(log)
+        record("startup", figure, seconds, "s", f"answers within {SERVE_TIMEOUT} s", answered)
+
+
+def clone_to_serving() -> None:
+    """A fresh clone of what is committed, `make run` in it (install, .env, migrate, demo, serve) until
+    /healthz answers. `make install` has uv take packages from its cache, warm on a machine that has
+    installed them before, so this is not a first install on a new machine."""
+    figure = "fresh clone → make run serving (uv cache warm)"
+    with tempfile.TemporaryDirectory(prefix="vigilo-bench-") as folder:
+        clone = Path(folder) / "clone"
+        log = Path(folder) / "make-run.log"
+        port = free_port()
+        with log.open("wb") as out:
+            started = time.perf_counter()
+            subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=CLONE_TIMEOUT)
+            process = subprocess.Popen(
+                ["make", "run", f"PORT={port}", "HOST=127.0.0.1"],
+                cwd=clone,
+                env=fresh_shell_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                answered = answers_healthz(f"http://127.0.0.1:{port}", process, started + CLONE_TIMEOUT)
+                seconds = time.perf_counter() - started
+            finally:
+                stop_group(process)
+        if not answered:
+            log_tail(log)
+        record("startup", figure, seconds, "s", f"answers within {CLONE_TIMEOUT} s", answered)
+
+
 # ---------------------------------------------------------------- HTTP load (wrk)
 
 
-def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> dict[str, float]:
-    args = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for key, value in headers.items():
+WRK_THREADS = 2
+
+
+def wrk(
+    url: str, connections: int, seconds: int, headers: dict[str, str] | None = None, script: Path | None = None
+) -> dict[str, float]:
+    """Load `url` for `seconds` (with `script`, a Lua script from `lua_requests`, every request is the
+    script's and `url` only names the server). Errors are non-2xx answers plus socket errors (timeouts too)."""
+    threads = min(WRK_THREADS, connections)
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     latency = {}
     for pct in ("50", "99"):
@@ -287,10 +444,81 @@ def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> di
         if match:
             value, unit = float(match.group(1)), match.group(2)
             latency[pct] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-    bad = (int(errors.group(1)) if errors else 0) + (
-        sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
-    )
-    return {"rps": rps, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0), "errors": bad}
+    refused = int(non_2xx.group(1)) if non_2xx else 0
+    broken = sum(int(x) for x in socket_errors.groups()) if socket_errors else 0
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50": latency.get("50", 0.0),
+        "p99": latency.get("99", 0.0),
+        "non_2xx": refused,
+        "socket_errors": broken,
+        "errors": refused + broken,
+    }
+
+
+@dataclass
+class LuaRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+
+
+LUA_CHUNK = 1000  # requests per Lua function: LuaJIT allows a function only so many constants
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal of `text`, which is printable ASCII (JSON as json.dumps writes it)."""
+    if not (text.isascii() and text.isprintable()):
+        raise ValueError(f"not printable ASCII: {text[:80]!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def lua_requests(folder: Path, name: str, requests: Sequence[LuaRequest]) -> Path:
+    """Write a wrk script that sends `requests` in turn (thread k of WRK_THREADS sends every
+    WRK_THREADS-th from the k-th, so no request is sent twice before the table runs out; then it
+    starts over). Written at run time into `folder`, since signed bodies go stale."""
+    lines = [
+        "-- Written by bench/run.py for one wrk run.",
+        "local requests = {}",
+        "local function add(method, path, headers, body)",
+        "  requests[#requests + 1] = {method, path, headers, body}",
+        "end",
+    ]
+    for first in range(0, len(requests), LUA_CHUNK):
+        lines.append(";(function()")
+        for r in requests[first : first + LUA_CHUNK]:
+            headers = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in r.headers.items())
+            lines.append(f"add({lua_string(r.method)}, {lua_string(r.path)}, {{{headers}}}, {lua_string(r.body)})")
+        lines.append("end)()")
+    lines += [
+        f"local threads, started = {WRK_THREADS}, 0",
+        "function setup(thread)",
+        "  started = started + 1",
+        '  thread:set("share", started)',
+        "end",
+        "local index",
+        "function init(args)",
+        "  index = share",
+        "end",
+        "function request()",
+        "  local r = requests[index]",
+        "  index = index + threads",
+        "  if index > #requests then index = share end",
+        "  return wrk.format(r[1], r[2], r[3], r[4])",
+        "end",
+    ]
+    path = folder / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def generator_ceiling(url: str, folder: Path, requests: Sequence[LuaRequest], connections: int) -> float:
+    """What wrk with the same Lua table reaches against the bare JSON endpoint (the same headers and
+    bodies, as GET /healthz): the most a throughput measured with that script could show."""
+    bare = [LuaRequest("GET", "/healthz", r.headers, r.body) for r in requests]
+    return wrk(url, connections, 5, script=lua_requests(folder, "ceiling", bare))["rps"]
 
 
 def session_cookie(base: str) -> str:
@@ -301,7 +529,7 @@ def session_cookie(base: str) -> str:
         return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
 
-def http_scenarios(stack: Stack, token: str) -> None:
+def http_scenarios(stack: Stack, token: str, wide_token: str) -> None:
     print("who's up and the on-call page", flush=True)
     auth = {"Authorization": f"Bearer {token}"}
     cookie = {"Cookie": session_cookie(stack.url)}
@@ -332,6 +560,19 @@ def http_scenarios(stack: Stack, token: str) -> None:
     page32 = wrk(stack.url + "/ws/bench/oncall/", 32, 10, cookie)
     record("on-call page, 32 conns", "p50 latency", page32["p50"], "ms")
     record("on-call page, 32 conns", "p99 latency", page32["p99"], "ms")
+    wide_scenarios(stack, wide_token, cookie)
+
+
+def wide_scenarios(stack: Stack, token: str, cookie: dict[str, str]) -> None:
+    """The on-call page and who's up of the 2,000-schedule workspace (`cookie` is a session of its
+    owner, who is the first workspace's owner too): reported, without targets."""
+    page = wrk(stack.url + f"/ws/{WIDE_SLUG}/oncall/", 8, 10, cookie)
+    record("on-call page, 2,000 schedules, 8 conns", "p50 latency", page["p50"], "ms")
+    record("on-call page, 2,000 schedules, 8 conns", "p99 latency", page["p99"], "ms")
+    record("on-call page, 2,000 schedules, 8 conns", "errors", page["errors"], "count", "0", page["errors"] == 0)
+    api = wrk(stack.url + f"/api/v1/ws/{WIDE_SLUG}/oncall", 8, 10, {"Authorization": f"Bearer {token}"})
+    record("who's up (API), 2,000 schedules", "throughput", api["rps"], "req/s")
+    record("who's up (API), 2,000 schedules", "errors", api["errors"], "count", "0", api["errors"] == 0)
 
 
 # ---------------------------------------------------------------- rotation cost
@@ -345,9 +586,7 @@ async def rotation_cost() -> None:
     async with maker() as db:
         bench = await db.scalar(select(Workspace).where(Workspace.slug == "bench"))
         assert bench is not None
-        from app.db.models import Membership
         from app.db.models import UserProfile as Person
-        from app.db.transactions import writing
 
         async with writing(db):
             workspace = Workspace(slug=f"cost-{uuid.uuid4().hex[:6]}", name="Rotation cost")
@@ -451,7 +690,18 @@ async def paging_scenarios(
     record("paging latency", "incidents paged", len(latencies), "count", "200", len(latencies) == 200)
     record("paging latency", "p50", percentile(latencies, 50), "ms")
     record("paging latency", "p99", percentile(latencies, 99), "ms", "< 300 ms", percentile(latencies, 99) < 300)
-    await escalation_punctuality(stack, token, schedule_ids, twilio, slow)
+    # Three runs in a row, each on policies and incidents of its own: one good run may be luck.
+    punctual = 0
+    for run in range(1, PUNCTUALITY_RUNS + 1):
+        punctual += await escalation_punctuality(stack, token, schedule_ids, twilio, slow, run)
+    record(
+        PUNCTUALITY,
+        "p99 ≤ 2 s in every run",
+        punctual,
+        "runs",
+        str(PUNCTUALITY_RUNS),
+        punctual == PUNCTUALITY_RUNS,
+    )
 
 
 # Escalation punctuality: incidents on 3-step policies (a schedule, then a person, then another person;
@@ -464,6 +714,8 @@ BACKLOG_INCIDENTS = 300  # each queues 4 messages: its Slack post and SMS, then 
 BACKLOG_STEP_MINUTES = 1440  # their one step runs out long after the measurement; they are resolved first
 SLOW_ANSWER_SECONDS = 0.15  # how long the fake Slack and Twilio take to answer while the queue is busy
 WAITING = ("pending", "retrying")  # a delivery row not yet sent
+PUNCTUALITY = "escalation punctuality, 3-step policies"
+PUNCTUALITY_RUNS = 3
 
 
 @dataclass
@@ -575,13 +827,14 @@ async def declare_many(client: httpx.AsyncClient, bodies: list[dict[str, Any]]) 
 
 
 async def escalation_punctuality(
-    stack: Stack, token: str, schedule_ids: list[uuid.UUID], twilio: Any, slow: Slowness
-) -> None:
-    print("escalation punctuality (3-step policies, busy delivery queue)", flush=True)
-    scenario = "escalation punctuality"
+    stack: Stack, token: str, schedule_ids: list[uuid.UUID], twilio: Any, slow: Slowness, run: int
+) -> bool:
+    """One run (its policies and incidents named after `run`); whether its lateness p99 was within 2 s."""
+    print(f"escalation punctuality (3-step policies, busy delivery queue), run {run}", flush=True)
+    scenario = f"{PUNCTUALITY}, run {run}"
     engine = create_engine(DB_URL)
     maker = async_sessionmaker(engine, expire_on_commit=False)
-    # What the paging latency scenario started (its pages, their backup hop) is over first.
+    # What the paging latency scenario or the run before started (pages, backup hops, backlog) is over first.
     settled = await settle(maker, 90)
     auth = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=stack.url, headers=auth, timeout=60) as client:
@@ -590,7 +843,7 @@ async def escalation_punctuality(
             response = await client.post(
                 "/api/v1/ws/bench/escalation-policies",
                 json={
-                    "name": f"Bench chain {k}",
+                    "name": f"Bench chain {k}, run {run}",
                     "repeat": 0,
                     "steps": [
                         {"delay_minutes": CHAIN_STEP_MINUTES, "targets": [{"schedule_id": str(schedule_ids[k])}]},
@@ -607,7 +860,7 @@ async def escalation_punctuality(
         response = await client.post(
             "/api/v1/ws/bench/escalation-policies",
             json={
-                "name": "Bench backlog",
+                "name": f"Bench backlog, run {run}",
                 "steps": [{"delay_minutes": BACKLOG_STEP_MINUTES, "targets": [{"schedule_id": str(schedule_ids[-1])}]}],
             },
         )
@@ -622,14 +875,18 @@ async def escalation_punctuality(
         backlog, backlog_failures = await declare_many(
             client,
             [
-                {"title": f"backlog {n}", "severity": "SEV4", "escalation_policy_id": backlog_policy}
+                {"title": f"backlog {n}, run {run}", "severity": "SEV4", "escalation_policy_id": backlog_policy}
                 for n in range(BACKLOG_INCIDENTS)
             ],
         )
         chains, chain_failures = await declare_many(
             client,
             [
-                {"title": f"chain {n}", "severity": "SEV3", "escalation_policy_id": policies[n % CHAIN_POLICIES]}
+                {
+                    "title": f"chain {n}, run {run}",
+                    "severity": "SEV3",
+                    "escalation_policy_id": policies[n % CHAIN_POLICIES],
+                }
                 for n in range(CHAIN_INCIDENTS)
             ],
         )
@@ -708,7 +965,8 @@ async def escalation_punctuality(
             sms[key] = sms.get(key, 0) + 1
     sms_twice = sum(c - 1 for c in sms.values() if c > 1)
 
-    every = lateness[0] + lateness[1]
+    every = lateness[0] + lateness[1]  # this run's chains only
+    punctual = bool(every) and percentile(every, 99) <= 2000
     expected = 2 * len(chains)  # step 1→2 and 2→3 of every chain declared
     record(scenario, "settled before start", float(settled), "bool", "1", settled)
     record(scenario, "fake Slack/Twilio answer after", SLOW_ANSWER_SECONDS * 1000, "ms")
@@ -732,7 +990,7 @@ async def escalation_punctuality(
         record(scenario, "deliveries waiting, peak", max(s.waiting_rows for s in watch.samples), "rows")
     if every:
         record(scenario, "lateness p50", percentile(every, 50), "ms")
-        record(scenario, "lateness p99", percentile(every, 99), "ms", "<= 2000 ms", percentile(every, 99) <= 2000)
+        record(scenario, "lateness p99", percentile(every, 99), "ms", "<= 2000 ms", punctual)
         record(scenario, "lateness max", max(every), "ms")
         for step in (0, 1):
             if lateness[step]:
@@ -745,35 +1003,25 @@ async def escalation_punctuality(
     record(scenario, "database deadlocks logged", deadlocks, "count", "0", deadlocks == 0)
     record(scenario, "step SMS sent twice", sms_twice, "count", "0", sms_twice == 0)
     record(scenario, "backlog drained after", float(drained), "bool", "1", drained)
+    return punctual
 
 
 # ---------------------------------------------------------------- webhooks
 
 
-async def generator_ceiling(stack: Stack, connections: int = 16, seconds: float = 5) -> float:
-    """The load generator's own ceiling on this machine (req/s of the bare JSON endpoint from the same
-    Python client), for reading the throughput figures measured with it."""
-    async with httpx.AsyncClient(
-        base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=connections)
-    ) as client:
-        started = time.perf_counter()
-        count = 0
-
-        async def ping() -> None:
-            nonlocal count
-            while time.perf_counter() - started < seconds:
-                await client.get("/healthz")
-                count += 1
-
-        await asyncio.gather(*(ping() for _ in range(connections)))
-    return count / seconds
+SLACK_EVENTS = 30_000  # more than a wrk run at 16 connections sends, so every event is new
+WEBHOOK_TARGET = 500  # req/s; the generator must reach twice that to measure it
+WEBHOOK_CONNECTIONS = 16
+WEBHOOK_SECONDS = 10
 
 
-async def webhook_scenarios(stack: Stack) -> None:
-    print("webhooks", flush=True)
+def signed_slack_events(count: int) -> list[LuaRequest]:
+    """`count` Slack reaction events (each its own event_id, each acknowledging a message), signed
+    with a timestamp of now: Slack's check refuses ones older than 5 minutes, so sign just before use."""
     verifier = SignatureVerifier(SIGNING)
-    bodies = []
-    for n in range(3000):
+    stamp = str(int(time.time()))
+    requests = []
+    for n in range(count):
         body = json.dumps(
             {
                 "type": "event_callback",
@@ -785,36 +1033,39 @@ async def webhook_scenarios(stack: Stack) -> None:
                     "item": {"type": "message", "channel": "C0BENCH001", "ts": f"{n}.000001"},
                 },
             }
-        ).encode()
-        stamp = str(int(time.time()))
-        bodies.append(
-            (
-                body,
-                {
-                    "X-Slack-Request-Timestamp": stamp,
-                    "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body),
-                    "Content-Type": "application/json",
-                },
-            )
         )
-    errors = 0
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=16)) as client:
-        queue = list(bodies)
-        started = time.perf_counter()
+        headers = {
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body),
+            "Content-Type": "application/json",
+        }
+        requests.append(LuaRequest("POST", "/integrations/slack/events", headers, body))
+    return requests
 
-        async def worker() -> None:
-            nonlocal errors
-            while queue:
-                body, headers = queue.pop()
-                response = await client.post("/integrations/slack/events", content=body, headers=headers)
-                errors += response.status_code != 200
 
-        await asyncio.gather(*(worker() for _ in range(16)))
-        seconds = time.perf_counter() - started
-    rate = len(bodies) / seconds
-    record("webhooks (Slack)", "throughput", rate, "req/s", ">= 500 req/s", rate >= 500 and errors == 0)
+def record_generator(scenario: str, ceiling: float) -> None:
+    """The generator's ceiling, and how many times the target it is (it must be at least twice)."""
+    record(scenario, "generator ceiling (wrk, bare JSON)", ceiling, "req/s")
+    ratio = ceiling / WEBHOOK_TARGET
+    record(scenario, f"generator ceiling ÷ {WEBHOOK_TARGET}/s target", ratio, "x", ">= 2", ratio >= 2)
+
+
+async def webhook_scenarios(stack: Stack) -> None:
+    """Signed Slack events from wrk (pre-signed bodies in a Lua table: Python's own client tops out
+    below the target), then Twilio SMS from Python."""
+    print("webhooks", flush=True)
+    with tempfile.TemporaryDirectory(prefix="vigilo-bench-") as folder:
+        events = signed_slack_events(SLACK_EVENTS)
+        ceiling = generator_ceiling(stack.url, Path(folder), events, WEBHOOK_CONNECTIONS)
+        script = lua_requests(Path(folder), "slack", events)
+        slack = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=script)
+    rate, errors = slack["rps"], slack["errors"]
+    passed = rate >= WEBHOOK_TARGET and errors == 0
+    record("webhooks (Slack)", "throughput", rate, "req/s", f">= {WEBHOOK_TARGET} req/s", passed)
     record("webhooks (Slack)", "errors", errors, "count", "0", errors == 0)
-    record("webhooks (Slack)", "generator ceiling (bare JSON)", await generator_ceiling(stack), "req/s")
+    sent = slack["requests"]
+    record("webhooks (Slack)", "events posted", sent, "count", f"<= {SLACK_EVENTS} (each once)", sent <= SLACK_EVENTS)
+    record_generator("webhooks (Slack)", ceiling)
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(TWILIO_TOKEN)
@@ -850,7 +1101,9 @@ async def webhook_scenarios(stack: Stack) -> None:
 
 ALERT_SOURCES = 50
 STORM_GROUPS = 5  # per source: 250 groups, so 250 incidents if the grouping holds
-STORM_NOTIFICATIONS = 12  # per group: the first opens its incident, the rest add an alert each
+STORM_NOTIFICATIONS = (
+    12  # per group (even: sent two rounds at a time): the first opens its incident, the rest add an alert each
+)
 LATENCY_GROUPS = 100  # new groups, each timed from its notification to its first page
 
 
@@ -885,7 +1138,8 @@ def alertmanager_notification(group: str, firing: int) -> dict[str, Any]:
 
 async def alert_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID], slack: Any, twilio: Any) -> None:
     """Alert ingest over 50 sources, each paging one of the schedules: first alert → first outbound page
-    request for 100 new groups, then a storm of notifications for 250 groups, counting the incidents."""
+    request for 100 new groups, then a storm of notifications for 250 groups from wrk (a Lua table of
+    them: Python's own client tops out below the target), counting the incidents."""
     print("alert sources", flush=True)
     auth = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(
@@ -927,44 +1181,56 @@ async def alert_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID
             "alert → first page", "p99", percentile(latencies, 99), "ms", "< 300 ms", percentile(latencies, 99) < 300
         )
 
-        # The storm: every group's notifications in a shuffled order, 16 connections at once; a group's
-        # first notification may arrive after its later ones, as when two Alertmanagers in a cluster send.
-        storm = [
-            (paths[s], alertmanager_notification(f"BenchStorm{s:02d}x{g}", k + 1))
-            for k in range(STORM_NOTIFICATIONS)
-            for s in range(ALERT_SOURCES)
-            for g in range(STORM_GROUPS)
-        ]
-        random.Random(7).shuffle(storm)
-        statuses: dict[int, int] = {}
-        queue = list(storm)
-        started = time.perf_counter()
-
-        async def sender() -> None:
-            while queue:
-                path, body = queue.pop()
-                answer = await client.post(path, json=body)
-                statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-
-        await asyncio.gather(*(sender() for _ in range(16)))
-        seconds = time.perf_counter() - started
-    errors = sum(count for status, count in statuses.items() if status != 202)
-    rate = len(storm) / seconds
-    record("alert ingest (50 sources)", "throughput", rate, "notifications/s", ">= 500/s", rate >= 500 and not errors)
-    record("alert ingest (50 sources)", "errors", errors, "count", "0", errors == 0)
+    with tempfile.TemporaryDirectory(prefix="vigilo-bench-") as folder:
+        storm = storm_requests(paths)
+        ceiling = generator_ceiling(stack.url, Path(folder), storm, WEBHOOK_CONNECTIONS)
+        ingest = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=lua_requests(Path(folder), "storm", storm))
+    rate, errors = ingest["rps"], ingest["errors"]
+    scenario = "alert ingest (50 sources)"
+    record(
+        scenario, "throughput", rate, "notifications/s", f">= {WEBHOOK_TARGET}/s", rate >= WEBHOOK_TARGET and not errors
+    )
+    record(scenario, "errors", errors, "count", "0", errors == 0)
+    record(scenario, "notifications posted", ingest["requests"], "count")
     engine = create_engine(DB_URL)
     async with async_sessionmaker(engine)() as db:
         opened = await db.scalar(select(func.count()).select_from(Incident).where(Incident.title.like("BenchStorm%")))
     await engine.dispose()
     groups = ALERT_SOURCES * STORM_GROUPS
-    record("alert ingest (50 sources)", "incidents for 250 groups", opened or 0, "count", str(groups), opened == groups)
-    record("alert ingest (50 sources)", "generator ceiling (bare JSON)", await generator_ceiling(stack), "req/s")
+    record(scenario, "incidents for 250 groups", opened or 0, "count", str(groups), opened == groups)
+    record_generator(scenario, ceiling)
+
+
+def storm_requests(paths: list[str]) -> list[LuaRequest]:
+    """Every group's notifications (STORM_NOTIFICATIONS each, the k-th with k + 1 alerts) for wrk to send
+    in turn, then again. Shuffled two rounds at a time: a group's second notification may arrive
+    before its first, as when two Alertmanagers in a cluster send, and any 500 in a row open all 250."""
+    rounds = [
+        [
+            LuaRequest(
+                "POST",
+                paths[s],
+                {"Content-Type": "application/json"},
+                json.dumps(alertmanager_notification(f"BenchStorm{s:02d}x{g}", k + 1)),
+            )
+            for s in range(ALERT_SOURCES)
+            for g in range(STORM_GROUPS)
+        ]
+        for k in range(STORM_NOTIFICATIONS)
+    ]
+    shuffler = random.Random(7)
+    storm: list[LuaRequest] = []
+    for k in range(0, STORM_NOTIFICATIONS, 2):
+        pair = rounds[k] + rounds[k + 1]
+        shuffler.shuffle(pair)
+        storm += pair
+    return storm
 
 
 # ---------------------------------------------------------------- report
 
 
-SCENARIOS = ("http", "paging", "webhooks", "alerts", "rotation")
+SCENARIOS = ("startup", "http", "paging", "webhooks", "alerts", "rotation")
 
 
 def write_report(machine: str, scenarios: tuple[str, ...]) -> None:
@@ -985,12 +1251,31 @@ def write_report(machine: str, scenarios: tuple[str, ...]) -> None:
 
 
 async def main(scenarios: tuple[str, ...]) -> None:
-    if "http" in scenarios and shutil.which("wrk") is None:
+    if {"http", "webhooks", "alerts"} & set(scenarios) and shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is missing (apt-get install -y wrk); `make bench` installs it")
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {sys.platform}"
+    if "startup" in scenarios:  # first, while nothing else of the bench runs
+        startup_scenarios()
+    if uses_database(scenarios):
+        await measure_seeded(scenarios)
+    write_report(machine, scenarios)
+
+
+def uses_database(scenarios: tuple[str, ...]) -> bool:
+    """Every scenario but start-up (which makes its own) measures on the seeded bench database."""
+    return set(scenarios) != {"startup"}
+
+
+async def measure_seeded(scenarios: tuple[str, ...]) -> None:
+    """The scenarios on the seeded database (the stack's, and the rotation cost)."""
     seeded = await seed()
     record("seed", "200 schedules, a year each", seeded["seconds"], "s")
+    wide_token = ""
+    if "http" in scenarios:  # only the HTTP scenarios read the 2,000-schedule workspace
+        wide = await seed_wide(seeded["people"])
+        record("seed", f"{WIDE_SLUG}: 2,000 schedules, a week of history each", wide["seconds"], "s")
+        wide_token = wide["token"]
     slack, twilio = start_fake_slack(), start_fake_twilio()
     slow = Slowness()
     slow.wrap(slack)
@@ -999,7 +1284,7 @@ async def main(scenarios: tuple[str, ...]) -> None:
         if {"http", "paging", "webhooks", "alerts"} & set(scenarios):
             with running_stack(slack.url, twilio.url) as stack:
                 if "http" in scenarios:
-                    http_scenarios(stack, seeded["token"])
+                    http_scenarios(stack, seeded["token"], wide_token)
                 if "paging" in scenarios:
                     await paging_scenarios(stack, seeded["token"], seeded["schedule_ids"], slack, twilio, slow)
                 if "webhooks" in scenarios:
@@ -1013,7 +1298,6 @@ async def main(scenarios: tuple[str, ...]) -> None:
     finally:
         slack.stop()
         twilio.stop()
-    write_report(machine, scenarios)
 
 
 def parse_scenarios(argv: list[str]) -> tuple[str, ...]:
@@ -1033,6 +1317,7 @@ def parse_scenarios(argv: list[str]) -> tuple[str, ...]:
 
 if __name__ == "__main__":
     chosen = parse_scenarios(sys.argv[1:])
-    print("seeding a fresh PostgreSQL database", flush=True)
-    fresh_database()  # Alembic runs its own event loop, so before ours starts
+    if uses_database(chosen):
+        print("seeding a fresh PostgreSQL database", flush=True)
+        fresh_database()  # Alembic runs its own event loop, so before ours starts
     asyncio.run(main(chosen))

@@ -9,7 +9,7 @@ import datetime
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 UPCOMING = datetime.timedelta(days=14)
 MAX_REFRESH = datetime.timedelta(seconds=30)
@@ -67,6 +67,9 @@ class Board:
     handoffs: tuple[Handoff, ...]  # the next 14 days, in time order
     viewer_on_call: tuple[ScheduleStatus, ...]
     refresh_in: datetime.timedelta  # when the board next changes by itself (at most MAX_REFRESH)
+    # The next moment anything on it changes by itself (a hand-off passing, a shift or gap ending,
+    # a hand-off coming into the 14 days); until then only a write can change it.
+    changes_at: datetime.datetime | None = None
 
     @property
     def names(self) -> dict[uuid.UUID, str]:
@@ -99,17 +102,41 @@ def build_board(
         handoffs.extend(mine)
         problem, gap_until = _problem(schedule, current, own, now)
         statuses.append(ScheduleStatus(schedule, current, mine[0] if mine else None, problem, gap_until))
-    on_duty = [s for s in statuses if s.schedule.is_active and s.current is not None]
-    viewer_on_call = [s for s in on_duty if viewer_id is not None and s.current and s.current.user_id == viewer_id]
-    others = [s for s in on_duty if s not in viewer_on_call]
     handoffs.sort(key=lambda h: (h.at, str(h.schedule_id)))
-    return Board(
+    coming = [s.start - UPCOMING for s in slots if s.start > horizon]  # coming into view
+    laid_out = Board(
         now=now,
         statuses=tuple(statuses),
-        highlight=tuple(viewer_on_call + others),
+        highlight=(),
         handoffs=tuple(handoffs),
+        viewer_on_call=(),
+        refresh_in=MAX_REFRESH,
+        changes_at=min(
+            [
+                *(h.at for h in handoffs),
+                *(s.current.end for s in statuses if s.current is not None),
+                *(s.gap_until for s in statuses if s.gap_until is not None and s.gap_until > now),
+                *coming,
+            ],
+            default=None,
+        ),
+    )
+    return seen_by(laid_out, viewer_id, now)
+
+
+def seen_by(board: Board, viewer_id: uuid.UUID | None, now: datetime.datetime) -> Board:
+    """The same board for another viewer at a later `now` before `board.changes_at`: only whose shifts
+    come first and when to look again differ, so the layout is not done again."""
+    on_duty = [s for s in board.statuses if s.schedule.is_active and s.current is not None]
+    viewer_on_call = [s for s in on_duty if viewer_id is not None and s.current and s.current.user_id == viewer_id]
+    others = [s for s in on_duty if not (s.current and viewer_id is not None and s.current.user_id == viewer_id)]
+    upcoming = [at - now for at in (board.changes_at,) if at is not None and at > now]
+    return replace(
+        board,
+        now=now,
+        highlight=tuple(viewer_on_call + others),
         viewer_on_call=tuple(viewer_on_call),
-        refresh_in=_refresh_in(statuses, handoffs, now),
+        refresh_in=min([MAX_REFRESH, *upcoming]),
     )
 
 
@@ -140,10 +167,3 @@ def _problem(
     if later:
         return "gap", later[0].start
     return "ran_out", None
-
-
-def _refresh_in(statuses: list[ScheduleStatus], handoffs: list[Handoff], now: datetime.datetime) -> datetime.timedelta:
-    changes = [h.at for h in handoffs]
-    changes += [s.current.end for s in statuses if s.current is not None]
-    upcoming = [at - now for at in changes if at > now]
-    return min([MAX_REFRESH, *upcoming])

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OnCallSchedule, OnCallSlot, UserProfile
-from app.domain.board import UPCOMING, Board, BoardSchedule, BoardSlot, build_board
+from app.domain.board import UPCOMING, Board, BoardSchedule, BoardSlot, build_board, seen_by
 from app.services.board_cache import ProcessCache
 from app.services.identity import WorkspaceRef
 
@@ -45,7 +45,13 @@ class BoardPage:
     people: dict[uuid.UUID, Person]
 
 
-_KEPT: ProcessCache[BoardInputs] = ProcessCache()
+@dataclass
+class _Kept:
+    inputs: BoardInputs
+    board: Board  # laid out for nobody in particular; good from board.now until board.changes_at
+
+
+_KEPT: ProcessCache[_Kept] = ProcessCache()
 
 
 async def load_board(
@@ -57,11 +63,17 @@ async def load_board(
     the caller's access): what is kept under it is at least as new as that version.
     """
     key = (workspace.id, workspace.board_version)
-    inputs = _KEPT.get(key, now)
-    if inputs is None:
+    kept = _KEPT.get(key, now)
+    if kept is None:
         inputs = await _read_inputs(db, workspace.id, now)
-        _KEPT.put(key, inputs, now + KEEP)
-    return BoardPage(build_board(inputs.schedules, inputs.slots, now, viewer_id), inputs.people)
+        kept = _Kept(inputs, build_board(inputs.schedules, inputs.slots, now, None))
+        _KEPT.put(key, kept, now + KEEP)
+    board = kept.board
+    if not (board.now <= now and (board.changes_at is None or now < board.changes_at)):
+        board = build_board(kept.inputs.schedules, kept.inputs.slots, now, None)
+        if board.now > kept.board.now:
+            kept.board = board
+    return BoardPage(seen_by(board, viewer_id, now), kept.inputs.people)
 
 
 async def _read_inputs(db: AsyncSession, workspace_id: uuid.UUID, now: datetime.datetime) -> BoardInputs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from app.domain.board import MAX_REFRESH, BoardSchedule, BoardSlot, build_board
+from app.domain.board import MAX_REFRESH, BoardSchedule, BoardSlot, build_board, seen_by
 
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
 H = datetime.timedelta(hours=1)
@@ -75,3 +75,35 @@ def test_refresh_comes_at_the_next_change_or_within_thirty_seconds() -> None:
     assert soon.refresh_in == datetime.timedelta(seconds=10)
     later = build_board([a], [slot(a, ANN, -1, 5)], NOW, viewer_id=None)
     assert later.refresh_in == MAX_REFRESH
+
+
+def test_a_kept_board_is_the_board_of_any_moment_before_it_changes() -> None:
+    """`seen_by(board at t0, viewer, t)` must equal the board laid out afresh at t for every t before
+    `changes_at` — that is what lets a web process keep one layout until a hand-off passes."""
+    a, b, gap, later = (
+        schedule("A"),
+        schedule("B"),
+        schedule("Gap"),
+        BoardSchedule(uuid.uuid4(), "Later", True, CAT, NOW + 6 * H),
+    )
+    slots = [
+        slot(a, ANN, -1, 2),
+        slot(a, BEN, 2, 26),
+        slot(b, CAT, -3, 14 * 24 + 5),
+        slot(gap, BEN, 3, 9),
+        slot(later, ANN, 6, 30),
+        slot(b, ANN, 14 * 24 + 5, 14 * 24 + 40),  # its hand-off comes into the 14 days after 5 hours
+    ]
+    kept = build_board([a, b, gap, later], slots, NOW, viewer_id=None)
+    assert kept.changes_at == NOW + 2 * H  # A's hand-off, before the gap's start (3 h) and B's far hand-off (5 h)
+    for minutes in (0, 1, 59, 119):
+        at = NOW + datetime.timedelta(minutes=minutes, seconds=30)
+        for viewer in (ANN, BEN, CAT, None):
+            assert seen_by(kept, viewer, at) == build_board([a, b, gap, later], slots, at, viewer)
+    moments = []
+    board = kept
+    while board.changes_at is not None and board.changes_at < NOW + 40 * H:
+        moments.append(board.changes_at - NOW)
+        board = build_board([a, b, gap, later], slots, board.changes_at, viewer_id=None)
+    # A's hand-off, the gap's slot starting, B's hand-off coming into view, Later starting, the gap's slot ending.
+    assert moments[:5] == [2 * H, 3 * H, 5 * H, 6 * H, 9 * H]
