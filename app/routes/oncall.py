@@ -48,6 +48,7 @@ VIEWER = {"role": Role.VIEWER}
 ADMIN = {"role": Role.ADMIN}
 MAX_WEEKS = 8
 HANDOFF_PAGE = 50
+ROWS_PAGE = 50  # schedules listed at first: the page costs what it shows, not what is stored
 # One URL for the page; an HTMX request for one of its live parts gets just that partial.
 LIVE_PARTS = frozenset({"board"})  # the on-call page's live parts
 BOARD_FRAGMENTS = {
@@ -103,6 +104,7 @@ class OnCallPages(Controller):
         db_session: AsyncSession,
         access: WorkspaceAccess,
         handoffs: int = HANDOFF_PAGE,
+        rows: int = ROWS_PAGE,
         live: str | None = None,
         handoff_schedule: str = "",
         mine: str = "",
@@ -114,7 +116,7 @@ class OnCallPages(Controller):
             fragment = "oncall/_board_live.html"  # every live part at once, from one board
         page = await load_board(db_session, access.workspace, access.user.id, now)
         wants_swaps = fragment in {None, BOARD_FRAGMENTS["oncall-swaps"], "oncall/_board_live.html"}
-        my_slots, their_slots = (
+        my_slots, swap_people = (
             await swap_choices(db_session, access, now) if wants_swaps and access.allows(Role.MEMBER) else ([], [])
         )
         context = {
@@ -127,10 +129,12 @@ class OnCallPages(Controller):
             "is_admin": access.allows(Role.ADMIN),
             "handoff_limit": min(max(handoffs, HANDOFF_PAGE), 1000),
             "handoff_page": HANDOFF_PAGE,
+            "rows_limit": min(max(rows, ROWS_PAGE), 5000),
+            "rows_page": ROWS_PAGE,
             "refresh_seconds": max(1, math.ceil(page.board.refresh_in.total_seconds())),
             "swaps": await swaps_for(db_session, access, now) if wants_swaps else [],
             "my_slots": my_slots,
-            "their_slots": their_slots,
+            "swap_people": swap_people,
             "can_swap": access.allows(Role.MEMBER),
             "live_parts": live if live in LIVE_PARTS else "board",
             "handoff_schedule": handoff_schedule[:40],

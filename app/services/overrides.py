@@ -492,23 +492,35 @@ async def slot_of_on(
 
 async def swap_choices(
     db: AsyncSession, access: WorkspaceAccess, now: datetime.datetime
-) -> tuple[list[tuple[OnCallSlot, str]], list[tuple[OnCallSlot, UserProfile, str]]]:
-    """My future slots, and other people's, in the next 8 weeks (for the swap form)."""
-    rows = (
+) -> tuple[list[tuple[OnCallSlot, str]], list[tuple[str, str]]]:
+    """For the swap form: my future slots in the next 8 weeks (the first 100), and who else holds a
+    slot then (email, name) — two small queries, however many schedules the workspace has."""
+    window = (
+        OnCallSchedule.workspace_id == access.workspace.id,
+        OnCallSchedule.is_active,
+        OnCallSlot.start_time > now,
+        OnCallSlot.start_time < now + datetime.timedelta(weeks=8),
+    )
+    mine = (
         await db.execute(
-            select(OnCallSlot, UserProfile, OnCallSchedule.name)
+            select(OnCallSlot, OnCallSchedule.name)
             .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
-            .join(UserProfile, UserProfile.id == OnCallSlot.user_id)
-            .where(
-                OnCallSchedule.workspace_id == access.workspace.id,
-                OnCallSchedule.is_active,
-                OnCallSlot.start_time > now,
-                OnCallSlot.start_time < now + datetime.timedelta(weeks=8),
-            )
+            .where(*window, OnCallSlot.user_id == access.user.id)
             .order_by(OnCallSlot.start_time)
-            .limit(400)
+            .limit(100)
         )
     ).all()
-    mine = [(slot, name) for slot, user, name in rows if user.id == access.user.id]
-    theirs = [(slot, user, name) for slot, user, name in rows if user.id != access.user.id]
-    return mine, theirs
+    holders = (
+        select(OnCallSlot.user_id)
+        .join(OnCallSchedule, OnCallSchedule.id == OnCallSlot.schedule_id)
+        .where(*window, OnCallSlot.user_id != access.user.id)
+        .distinct()
+    )
+    theirs = (
+        await db.execute(
+            select(UserProfile.email, UserProfile.display_name)
+            .where(UserProfile.id.in_(holders))
+            .order_by(UserProfile.display_name)
+        )
+    ).all()
+    return [(slot, name) for slot, name in mine], [(email, name) for email, name in theirs]

@@ -134,3 +134,29 @@ async def test_admin_fix_from_the_page_triggers_a_refresh(settings: Settings, db
         assert response.status_code == 204
         assert response.headers["hx-trigger"] == "oncall-changed"
         assert "Off is inactive" not in (await client.get("/ws/acme/oncall/")).text
+
+
+async def test_the_schedule_list_shows_fifty_and_says_what_more_there_is(settings: Settings, db: AsyncSession) -> None:
+    team = await make_team(db, roles=ROLES)
+    now = datetime.datetime.now(datetime.UTC)
+    start = (now - datetime.timedelta(hours=1)).isoformat()
+    for n in range(53):
+        created = await create_schedule(db, team.workspace.id, daily(team, f"S{n:02d}", ["ann"], start=start), now)
+        if n >= 51:  # two of the three past the first page have a problem
+            await set_active(db, team.workspace.id, created.id, False, now)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await login(client, "ben@acme.test", PASSWORD)
+        page = await client.get("/ws/acme/oncall/")
+        rows = page.text.split('id="oncall-rows"')[1].split("</section>")[0]
+        assert re.findall(r'<tr data-schedule="(S\d\d)"', rows) == [f"S{n:02d}" for n in range(50)]
+        assert "Show more schedules (3 more, 2 with a problem)" in re.sub(r"\s+", " ", rows)
+        assert (
+            len(
+                re.findall(r'data-schedule="S\d\d"', page.text.split('id="oncall-highlight"')[1].split("</section>")[0])
+            )
+            == 51
+        )
+        more = await client.get("/ws/acme/oncall/?rows=100", headers={"HX-Request": "true", "HX-Target": "oncall-rows"})
+        assert re.findall(r'<tr data-schedule="(S\d\d)"', more.text) == [f"S{n:02d}" for n in range(53)]
+        assert "Show more schedules" not in more.text
+        assert "S52 is inactive" in more.text
