@@ -423,17 +423,24 @@ WRK_THREADS = 2
 
 
 def wrk(
-    url: str, connections: int, seconds: int, headers: dict[str, str] | None = None, script: Path | None = None
+    url: str,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    timeout: int = 5,
 ) -> dict[str, float]:
     """Load `url` for `seconds` (with `script`, a Lua script from `lua_requests`, every request is the
     script's and `url` only names the server). Errors are non-2xx answers plus socket errors (timeouts too)."""
     threads = min(WRK_THREADS, connections)
-    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", f"{timeout}s"]
     for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]
     if script is not None:
         args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    out = subprocess.run(
+        [*args, url], capture_output=True, text=True, check=True, timeout=seconds + timeout + 60
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -1013,6 +1020,7 @@ SLACK_EVENTS = 30_000  # more than a wrk run at 16 connections sends, so every e
 WEBHOOK_TARGET = 500  # req/s; the generator must reach twice that to measure it
 WEBHOOK_CONNECTIONS = 16
 WEBHOOK_SECONDS = 10
+WEBHOOK_TIMEOUT = 30  # s, as the Python client these wrk runs replace: a slow answer is slow, not an error
 
 
 def signed_slack_events(count: int) -> list[LuaRequest]:
@@ -1058,7 +1066,7 @@ async def webhook_scenarios(stack: Stack) -> None:
         events = signed_slack_events(SLACK_EVENTS)
         ceiling = generator_ceiling(stack.url, Path(folder), events, WEBHOOK_CONNECTIONS)
         script = lua_requests(Path(folder), "slack", events)
-        slack = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=script)
+        slack = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=script, timeout=WEBHOOK_TIMEOUT)
     rate, errors = slack["rps"], slack["errors"]
     passed = rate >= WEBHOOK_TARGET and errors == 0
     record("webhooks (Slack)", "throughput", rate, "req/s", f">= {WEBHOOK_TARGET} req/s", passed)
@@ -1101,9 +1109,7 @@ async def webhook_scenarios(stack: Stack) -> None:
 
 ALERT_SOURCES = 50
 STORM_GROUPS = 5  # per source: 250 groups, so 250 incidents if the grouping holds
-STORM_NOTIFICATIONS = (
-    12  # per group (even: sent two rounds at a time): the first opens its incident, the rest add an alert each
-)
+STORM_NOTIFICATIONS = 12  # per group: the first opens its incident, the rest add an alert each
 LATENCY_GROUPS = 100  # new groups, each timed from its notification to its first page
 
 
@@ -1184,14 +1190,15 @@ async def alert_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID
     with tempfile.TemporaryDirectory(prefix="vigilo-bench-") as folder:
         storm = storm_requests(paths)
         ceiling = generator_ceiling(stack.url, Path(folder), storm, WEBHOOK_CONNECTIONS)
-        ingest = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=lua_requests(Path(folder), "storm", storm))
-    rate, errors = ingest["rps"], ingest["errors"]
+        script = lua_requests(Path(folder), "storm", storm)
+        ingest = wrk(stack.url, WEBHOOK_CONNECTIONS, WEBHOOK_SECONDS, script=script, timeout=WEBHOOK_TIMEOUT)
+    refused = await every_group_once(stack.url, paths)
+    rate, errors = ingest["rps"], ingest["errors"] + refused
     scenario = "alert ingest (50 sources)"
-    record(
-        scenario, "throughput", rate, "notifications/s", f">= {WEBHOOK_TARGET}/s", rate >= WEBHOOK_TARGET and not errors
-    )
-    record(scenario, "errors", errors, "count", "0", errors == 0)
-    record(scenario, "notifications posted", ingest["requests"], "count")
+    passed = rate >= WEBHOOK_TARGET and not errors
+    record(scenario, "throughput", rate, "notifications/s", f">= {WEBHOOK_TARGET}/s", passed)
+    record(scenario, "errors (wrk run and closing round)", errors, "count", "0", errors == 0)
+    record(scenario, "notifications posted by wrk", ingest["requests"], "count")
     engine = create_engine(DB_URL)
     async with async_sessionmaker(engine)() as db:
         opened = await db.scalar(select(func.count()).select_from(Incident).where(Incident.title.like("BenchStorm%")))
@@ -1202,29 +1209,39 @@ async def alert_scenarios(stack: Stack, token: str, schedule_ids: list[uuid.UUID
 
 
 def storm_requests(paths: list[str]) -> list[LuaRequest]:
-    """Every group's notifications (STORM_NOTIFICATIONS each, the k-th with k + 1 alerts) for wrk to send
-    in turn, then again. Shuffled two rounds at a time: a group's second notification may arrive
-    before its first, as when two Alertmanagers in a cluster send, and any 500 in a row open all 250."""
-    rounds = [
-        [
-            LuaRequest(
-                "POST",
-                paths[s],
-                {"Content-Type": "application/json"},
-                json.dumps(alertmanager_notification(f"BenchStorm{s:02d}x{g}", k + 1)),
-            )
-            for s in range(ALERT_SOURCES)
-            for g in range(STORM_GROUPS)
-        ]
+    """Every group's notifications (the k-th with k + 1 alerts) in a shuffled order, for wrk to send in
+    turn, then again: a group's first notification may arrive after its later ones, as when two
+    Alertmanagers in a cluster send."""
+    storm = [
+        LuaRequest(
+            "POST",
+            paths[s],
+            {"Content-Type": "application/json"},
+            json.dumps(alertmanager_notification(f"BenchStorm{s:02d}x{g}", k + 1)),
+        )
         for k in range(STORM_NOTIFICATIONS)
+        for s in range(ALERT_SOURCES)
+        for g in range(STORM_GROUPS)
     ]
-    shuffler = random.Random(7)
-    storm: list[LuaRequest] = []
-    for k in range(0, STORM_NOTIFICATIONS, 2):
-        pair = rounds[k] + rounds[k + 1]
-        shuffler.shuffle(pair)
-        storm += pair
+    random.Random(7).shuffle(storm)
     return storm
+
+
+async def every_group_once(url: str, paths: list[str]) -> int:
+    """After the wrk run, each storm group's last notification once more, 16 at a time: every group has
+    then arrived, whatever part of the table wrk reached in its time. Returns how many were refused."""
+    semaphore = asyncio.Semaphore(WEBHOOK_CONNECTIONS)
+    refused = 0
+
+    async def send(client: httpx.AsyncClient, source: int, group: int) -> None:
+        nonlocal refused
+        async with semaphore:
+            body = alertmanager_notification(f"BenchStorm{source:02d}x{group}", STORM_NOTIFICATIONS)
+            refused += (await client.post(paths[source], json=body)).status_code != 202
+
+    async with httpx.AsyncClient(base_url=url, timeout=WEBHOOK_TIMEOUT) as client:
+        await asyncio.gather(*(send(client, s, g) for s in range(ALERT_SOURCES) for g in range(STORM_GROUPS)))
+    return refused
 
 
 # ---------------------------------------------------------------- report

@@ -207,7 +207,7 @@ async def twilio_voice_status(request: Request[Any, Any, Any], db_session: Async
         answered_by=params.get("AnsweredBy", ""),
     )
     if news.retry is not None:
-        await jobs.deliver_at(news.retry, _now() + retry_in)
+        await jobs.deliver_at(news.retry, _now() + retry_in, page=True)  # a page's call, tried again
     if not news.known:
         logger.info("Twilio status for a call we do not know: %s", params.get("CallSid", "")[:64])
     return Response("", status_code=200, media_type=MediaType.TEXT)

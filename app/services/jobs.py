@@ -23,6 +23,7 @@ class Job(StrEnum):
     """The actors services wake (their Dramatiq names)."""
 
     DELIVER = "notifications.deliver"
+    DELIVER_PAGE = "notifications.deliver_page"
     ESCALATE = "paging.escalate"
     SLACK_EVENT = "webhooks.slack_event"
     SMS_EVENT = "webhooks.sms_event"
@@ -58,15 +59,22 @@ async def deliver(log_ids: Iterable[uuid.UUID]) -> None:
         await _wake(Job.DELIVER, log_id)
 
 
+async def deliver_page(log_ids: Iterable[uuid.UUID]) -> None:
+    """Send these pending rows of a page, ahead of every other message."""
+    for log_id in log_ids:
+        await _wake(Job.DELIVER_PAGE, log_id)
+
+
 def _delay_until(at: datetime.datetime) -> int:
     # Measured when the message is sent (after the commit), so the time the transaction took does
     # not make the wake-up late.
     return max(0, int((at - datetime.datetime.now(datetime.UTC)).total_seconds() * 1000))
 
 
-async def deliver_at(log_id: uuid.UUID, at: datetime.datetime) -> None:
-    """Send this delivery row at `at` (a call that comes some minutes after the text)."""
-    await _wake(Job.DELIVER, log_id, _delay_until(at))
+async def deliver_at(log_id: uuid.UUID, at: datetime.datetime, *, page: bool = False) -> None:
+    """Send this delivery row at `at` (a call that comes some minutes after the text; a page's own
+    message when `page`: then ahead of every other message)."""
+    await _wake(Job.DELIVER_PAGE if page else Job.DELIVER, log_id, _delay_until(at))
 
 
 async def escalate_at(incident_id: uuid.UUID, at: datetime.datetime) -> None:

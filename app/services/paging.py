@@ -82,11 +82,13 @@ class Outbox:
     deliveries: list[uuid.UUID]
     wakeups: list[Wakeup]
     later: list[Later] = field(default_factory=list)
+    pages: list[uuid.UUID] = field(default_factory=list)  # a page's own messages: sent first, ahead of all
 
     async def send(self, now: datetime.datetime) -> None:
+        await jobs.deliver_page(self.pages)
         await jobs.deliver(self.deliveries)
         for delayed in self.later:
-            await jobs.deliver_at(delayed.delivery_id, delayed.at)
+            await jobs.deliver_at(delayed.delivery_id, delayed.at, page=True)
         for wakeup in self.wakeups:
             await jobs.escalate_at(wakeup.incident_id, wakeup.deadline)
 
@@ -94,6 +96,7 @@ class Outbox:
         self.deliveries += other.deliveries
         self.wakeups += other.wakeups
         self.later += other.later
+        self.pages += other.pages
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ async def page_person(
             deliveries.append(call.id)
         else:
             later.append(Later(call.id, at))
-    return page, Outbox(deliveries, [], later)
+    return page, Outbox([], [], later, deliveries)
 
 
 def _role(chain: Chain, position: Position, target: Target) -> str:
@@ -374,7 +377,7 @@ async def page_service(
         f"React :{ACK_REACTION}: to acknowledge (PagerDuty is told)."
     )
     posts = queue_channel_note(db, workspace, incident, text, now, page_id=page.id)
-    return Outbox([trigger.id, *posts], [])
+    return Outbox([], [], pages=[trigger.id, *posts])
 
 
 async def page_instead(db: AsyncSession, trigger_id: uuid.UUID, now: datetime.datetime, pace: Pace) -> Outbox:

@@ -40,6 +40,27 @@ from app.tasks.context import task_session, task_settings
 )
 async def deliver(log_id: str) -> None:
     """Send one logged message; retry only a provable failure."""
+    await _deliver(log_id, deliver)
+
+
+# A page's own messages (its SMS, call, DM and channel post, a PagerDuty trigger) have a queue of
+# their own, which workers read beside the others and run first: a backlog of reactions, posts
+# and DMs never stands between an incident and the person it pages. Each goes out on its own
+# worker thread, so a page's SMS and channel post leave in parallel.
+@dramatiq.actor(
+    actor_name="notifications.deliver_page",
+    queue_name="pages",
+    priority=0,
+    max_retries=5,
+    min_backoff=200,
+    max_backoff=5_000,
+)
+async def deliver_page(log_id: str) -> None:
+    """Send one logged message of a page, ahead of every other message."""
+    await _deliver(log_id, deliver_page)
+
+
+async def _deliver(log_id: str, again: dramatiq.Actor) -> None:  # type: ignore[type-arg]
     settings = task_settings()
     slack, sms = SlackAdapter(settings), SmsAdapter(settings)
 
@@ -93,4 +114,4 @@ async def deliver(log_id: str) -> None:
         async with task_session() as db:
             await page_instead(db, uuid.UUID(log_id), datetime.datetime.now(datetime.UTC), pace)
     if not attempt.done and attempt.retry_in is not None:
-        await asyncio.to_thread(deliver.send_with_options, args=(log_id,), delay=int(attempt.retry_in * 1000))
+        await asyncio.to_thread(again.send_with_options, args=(log_id,), delay=int(attempt.retry_in * 1000))

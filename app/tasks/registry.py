@@ -11,6 +11,7 @@ ACTORS: tuple[dramatiq.Actor, ...] = (  # type: ignore[type-arg]
     maintenance.purge_expired,
     periodic.tick,
     notifications.deliver,
+    notifications.deliver_page,
     paging.escalate,
     webhooks.slack_event,
     webhooks.sms_event,

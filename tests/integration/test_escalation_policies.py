@@ -163,7 +163,8 @@ async def settle() -> None:
     (Joining the paging queue would also wait for delayed wake-ups, so it is not joined.)"""
     await asyncio.sleep(0.5)
     broker = dramatiq.get_broker()
-    await asyncio.to_thread(broker.join, "notifications", timeout=5000)  # type: ignore[attr-defined]
+    for queue in ("pages", "notifications"):
+        await asyncio.to_thread(broker.join, queue, timeout=5000)  # type: ignore[attr-defined]
 
 
 async def wait_incident(web: Web, incident_id: str, check: Callable[[Any], bool], seconds: float = 15) -> Any:

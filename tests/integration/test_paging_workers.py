@@ -14,13 +14,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DeliveryLog, Incident, IncidentResponder, TimelineEntry
+from app.db.transactions import writing
 from app.domain.roles import Role
 from app.main import create_app
+from app.services import jobs
+from app.services.deliveries import queue_delivery
 from app.services.identity import UserRef, WorkspaceAccess, WorkspaceRef
 from app.services.incidents import declare_incident, resolve_incident
 from app.services.schedules import set_active
 from tests.factories import Team, fresh, make_paging_schedule, make_team
-from tests.fakes.servers import FakeServer
+from tests.fakes.servers import Failure, FakeServer
 from tests.integration.test_acks import reaction, slack_request, sms_request
 from tests.processes import SCALE, Stack
 
@@ -193,3 +196,46 @@ async def test_the_bots_own_reaction_acks_nothing_through_worker_processes(
         return texts_to(fake_twilio, team["ben"].phone or "") == 1
 
     await eventually(escalated)
+
+
+async def test_a_page_goes_out_ahead_of_a_backlog_of_other_messages(
+    stack: Stack, db: AsyncSession, fake_slack: FakeServer, fake_twilio: FakeServer
+) -> None:
+    """300 reactions are waiting (each takes Slack 50 ms: 7 s of work for the worker's two threads)
+    when an incident pages Ann: her text leaves at once, long before the backlog has drained."""
+    team, schedule, owner = await arrange(db, stack)
+    backlog = 300
+    fake_slack.fail_next(
+        Failure(200, '{"ok": true}', {"Content-Type": "application/json"}, 0.05, lambda r: "reactions.add" in r.path),
+        backlog,
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    async with writing(db):
+        rows = [
+            queue_delivery(
+                db,
+                workspace_id=team.workspace.id,
+                channel="slack_reaction",
+                target=f"C0OLD {n}.0",
+                text="eyes",
+                now=now,
+            )
+            for n in range(backlog)
+        ]
+    await jobs.deliver([row.id for row in rows])
+
+    async def backlog_started() -> bool:
+        return len(fake_slack.calls("reactions.add")) >= 5
+
+    await eventually(backlog_started)
+    started = time.monotonic()
+    await trigger(db, stack, owner, schedule)
+
+    async def ann_texted() -> bool:
+        return texts_to(fake_twilio, team["ann"].phone or "") == 1
+
+    await eventually(ann_texted, seconds=10)
+    took = time.monotonic() - started
+    reacted = len(fake_slack.calls("reactions.add"))
+    assert reacted < backlog * 0.6, f"the page waited behind the backlog ({reacted} reactions sent first)"
+    assert took < 3, f"the page took {took:.1f} s to leave"
