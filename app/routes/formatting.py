@@ -36,6 +36,15 @@ def relative(at: datetime.datetime | None, now: datetime.datetime) -> str:
     return f"{text} ago" if past else f"in {text}"
 
 
+def relative_until(at: datetime.datetime, now: datetime.datetime) -> datetime.datetime:
+    """The next moment `relative(at, …)` of a future `at` reads differently ("in 3 h" → "in 2 h")."""
+    seconds = (at - now).total_seconds()
+    if seconds < 60:
+        return at  # "in less than a minute" until it passes
+    unit = 60 if seconds < 3600 else 3600 if seconds < 48 * 3600 else 86400
+    return at - datetime.timedelta(seconds=unit * (seconds // unit))
+
+
 def install_filters(engine: JinjaTemplateEngine) -> None:
     filters: dict[str, Any] = {"local": local, "relative": relative}
     engine.engine.filters.update(filters)

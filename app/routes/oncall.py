@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import Provide
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
@@ -19,10 +19,12 @@ from app.domain.contact import zone_choices
 from app.domain.roles import Role
 from app.routes.access import provide_access
 from app.routes.events import ONCALL_CHANGED
+from app.routes.formatting import relative_until
 from app.routes.forms import MultiForm, field, when_field
 from app.routes.notices import back_to
 from app.routes.schedule_form import WEEKDAYS, ScheduleForm
-from app.services.board import load_board
+from app.services.board import KEEP, load_board
+from app.services.board_cache import ProcessCache
 from app.services.errors import FieldError
 from app.services.identity import WorkspaceAccess
 from app.services.memberships import slot_holders
@@ -91,6 +93,30 @@ def _local_midnight(day: datetime.date, zone: ZoneInfo) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(0), tzinfo=zone).astimezone(datetime.UTC)
 
 
+# "Currently on call" as HTML, per (workspace, board version, viewer, zone): polled by every open
+# page, it is the most read thing there is. An entry lasts until the board changes by itself or a
+# "(in 3 h)" on it would read differently; any write moves the version.
+_HIGHLIGHTS: ProcessCache[str] = ProcessCache(1024)
+
+
+async def _highlight(
+    request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, now: datetime.datetime
+) -> Response[str]:
+    zone = _viewer_zone(access)
+    key = (access.workspace.id, access.workspace.board_version, access.user.id, zone.key)
+    html = _HIGHLIGHTS.get(key, now)
+    if html is None:
+        page = await load_board(db_session, access.workspace, access.user.id, now)
+        board = page.board
+        engine = request.app.template_engine
+        assert engine is not None, "the app has a template engine"
+        template = engine.get_template(BOARD_FRAGMENTS["oncall-highlight"])
+        html = template.render(board=board, people=page.people, zone=zone, now=now)
+        ends = [relative_until(s.current.end, now) for s in board.highlight if s.current is not None]
+        _HIGHLIGHTS.put(key, html, min([now + KEEP, *([board.changes_at] if board.changes_at else []), *ends]))
+    return Response(html, media_type=MediaType.HTML)
+
+
 class OnCallPages(Controller):
     path = "/ws/{slug:str}/oncall"
     dependencies = {"access": Provide(provide_access)}
@@ -109,11 +135,13 @@ class OnCallPages(Controller):
         handoff_schedule: str = "",
         mine: str = "",
         offer: str = "",
-    ) -> Template:
+    ) -> Template | Response[str]:
         now = _now()
         fragment = BOARD_FRAGMENTS.get(request.htmx.target or "") if request.htmx else None
         if request.htmx and live in LIVE_PARTS:
             fragment = "oncall/_board_live.html"  # every live part at once, from one board
+        if fragment == BOARD_FRAGMENTS["oncall-highlight"]:
+            return await _highlight(request, db_session, access, now)
         page = await load_board(db_session, access.workspace, access.user.id, now)
         wants_swaps = fragment in {None, BOARD_FRAGMENTS["oncall-swaps"], "oncall/_board_live.html"}
         my_slots, swap_people = (
