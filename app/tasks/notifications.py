@@ -44,13 +44,15 @@ async def deliver(log_id: str) -> None:
 
 
 # A page's own messages (its SMS, call, DM and channel post, a PagerDuty trigger) have a queue of
-# their own, which workers read beside the others and run first: a backlog of reactions, posts
-# and DMs never stands between an incident and the person it pages. Each goes out on its own
-# worker thread, so a page's SMS and channel post leave in parallel.
+# their own, which workers read beside the others and run before every other message: a backlog of
+# reactions, posts and DMs never stands between an incident and the person it pages. Escalations
+# still come first (priority 0): with pages at 0 too, a burst of 300 pages to slow providers made
+# the next steps of chains 7-11 s late in the bench. Each message goes out on its own worker
+# thread, so a page's SMS and channel post leave in parallel.
 @dramatiq.actor(
     actor_name="notifications.deliver_page",
     queue_name="pages",
-    priority=0,
+    priority=5,
     max_retries=5,
     min_backoff=200,
     max_backoff=5_000,
