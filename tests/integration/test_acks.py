@@ -29,7 +29,7 @@ from tests.factories import fresh, make_paging_schedule, make_team
 from tests.fakes.servers import FakeServer
 
 SCALE = 0.05
-DELAY = 40  # minutes: two seconds here
+DELAY = 80  # minutes: four seconds here (an ack must beat it even on a loaded 2-core machine)
 SMS_URL = "http://testserver.local/integrations/twilio_sms/"  # the test settings' public URL
 
 
