@@ -42,6 +42,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "vigilo_profile"
 DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
 PASSWORD = "profile-password-123"
+SECRET = "profile-secret-key-0123456789-0123456789-ab"
 
 
 def fresh_database() -> None:
@@ -83,7 +84,7 @@ async def seed(schedules: int) -> str:
 
 
 async def profile(token: str, requests: int, top: int) -> None:
-    settings = Settings(database_url=DB_URL, secret_key="profile-secret-key-0123456789-0123456789-ab")
+    settings = Settings(database_url=DB_URL, secret_key=SECRET)
     app = create_app(settings)
     # In this thread and event loop (a test client would serve from a thread cProfile does not see).
     transport = httpx.ASGITransport(app=app)
@@ -108,7 +109,9 @@ async def profile(token: str, requests: int, top: int) -> None:
             profiler.disable()
             mean = (time.perf_counter() - started) / requests * 1000
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(r"app/|sqlalchemy/engine|jinja|msgspec", top)
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(
+                r"app/|sqlalchemy/engine|jinja|msgspec", top
+            )
             print(f"\n=== {name}: {mean:.2f} ms per request over {requests} (in-process, profiled)")
             lines = [line for line in out.getvalue().splitlines() if line.strip()]
             print("\n".join(lines[-top - 1 :]))
