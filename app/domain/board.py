@@ -95,9 +95,11 @@ def build_board(
     horizon = now + UPCOMING
     statuses: list[ScheduleStatus] = []
     handoffs: list[Handoff] = []
+    starts: list[datetime.datetime] = []  # the next slot start of each schedule, active or not
     for schedule in sorted(schedules, key=lambda s: s.name.lower()):
         own = [s for s in by_schedule.get(schedule.id, []) if s.end > now and s.start < horizon]
         current = next((s for s in own if s.start <= now < s.end), None)
+        starts += [s.start for s in own if s.start > now][:1]
         mine = _handoffs(schedule.id, own, now, horizon) if schedule.is_active else []
         handoffs.extend(mine)
         problem, gap_until = _problem(schedule, current, own, now)
@@ -113,7 +115,7 @@ def build_board(
         refresh_in=MAX_REFRESH,
         changes_at=min(
             [
-                *(h.at for h in handoffs),
+                *starts,  # hand-offs, gaps ending, an inactive schedule's next holder
                 *(s.current.end for s in statuses if s.current is not None),
                 *(s.gap_until for s in statuses if s.gap_until is not None and s.gap_until > now),
                 *coming,

@@ -49,8 +49,10 @@ def required_role(connection: ASGIConnection[Any, Any, Any, Any]) -> Role:
 
 def _session_user_id(request: Request[Any, Any, Any]) -> uuid.UUID:
     raw = request.session.get(SESSION_USER_KEY) if request.scope.get("session") else None
+    if not raw:
+        raise LoginRequired  # an anonymous session keeps what it holds (a notice for the login page)
     try:
-        return uuid.UUID(str(raw)) if raw else _no_login(request)
+        return uuid.UUID(str(raw))
     except ValueError:
         return _no_login(request)
 

@@ -93,9 +93,9 @@ def _local_midnight(day: datetime.date, zone: ZoneInfo) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(0), tzinfo=zone).astimezone(datetime.UTC)
 
 
-# "Currently on call" as HTML, per (workspace, board version, viewer, zone): polled by every open
-# page, it is the most read thing there is. An entry lasts until the board changes by itself or a
-# "(in 3 h)" on it would read differently; any write moves the version.
+# "Currently on call" as HTML (what `HX-Target: oncall-highlight` asks for), per (workspace, viewer,
+# zone) and board version. An entry lasts until the board changes by itself or an "(in 3 h)" on it
+# would read differently; any write moves the version.
 _HIGHLIGHTS: ProcessCache[str] = ProcessCache(1024)
 
 
@@ -103,8 +103,8 @@ async def _highlight(
     request: HTMXRequest, db_session: AsyncSession, access: WorkspaceAccess, now: datetime.datetime
 ) -> Response[str]:
     zone = _viewer_zone(access)
-    key = (access.workspace.id, access.workspace.board_version, access.user.id, zone.key)
-    html = _HIGHLIGHTS.get(key, now)
+    key, version = (access.workspace.id, access.user.id, zone.key), access.workspace.board_version
+    html = _HIGHLIGHTS.get(key, version, now)
     if html is None:
         page = await load_board(db_session, access.workspace, access.user.id, now)
         board = page.board
@@ -113,7 +113,7 @@ async def _highlight(
         template = engine.get_template(BOARD_FRAGMENTS["oncall-highlight"])
         html = template.render(board=board, people=page.people, zone=zone, now=now)
         ends = [relative_until(s.current.end, now) for s in board.highlight if s.current is not None]
-        _HIGHLIGHTS.put(key, html, min([now + KEEP, *([board.changes_at] if board.changes_at else []), *ends]))
+        _HIGHLIGHTS.put(key, version, html, min([now + KEEP, *([board.changes_at] if board.changes_at else []), *ends]))
     return Response(html, media_type=MediaType.HTML)
 
 

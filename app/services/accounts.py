@@ -13,8 +13,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import LoginFailure, UserProfile
-from app.db.transactions import writing
+from app.db.models import LoginFailure, Membership, UserProfile, Workspace
+from app.db.transactions import lock_row, writing
 from app.domain.contact import (
     InvalidContact,
     normalise_display_name,
@@ -193,6 +193,14 @@ async def update_profile(db: AsyncSession, user_id: uuid.UUID, data: ProfileInpu
     if errors:
         raise FieldError(errors)
     async with writing(db):
+        # A new name shows on the boards of the person's workspaces, whose versions the database bumps
+        # at commit. Their rows are locked first, in one order, as declaring an incident does
+        # (workspace, then the people it pages): taken at commit after this person's row instead, they
+        # could deadlock with a declaration paging this person.
+        for workspace_id in sorted(
+            await db.scalars(select(Membership.workspace_id).where(Membership.user_id == user_id))
+        ):
+            await lock_row(db, Workspace, workspace_id)
         user = await db.get_one(UserProfile, user_id)
         for field, value in values.items():
             setattr(user, field, value)

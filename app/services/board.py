@@ -47,11 +47,12 @@ class BoardPage:
 
 @dataclass
 class _Kept:
+    read_at: datetime.datetime
     inputs: BoardInputs
     board: Board  # laid out for nobody in particular; good from board.now until board.changes_at
 
 
-_KEPT: ProcessCache[_Kept] = ProcessCache()
+_KEPT: ProcessCache[_Kept] = ProcessCache(64)
 
 
 async def load_board(
@@ -62,12 +63,13 @@ async def load_board(
     `workspace.board_version` must have been read before anything else of this request (it is, with
     the caller's access): what is kept under it is at least as new as that version.
     """
-    key = (workspace.id, workspace.board_version)
-    kept = _KEPT.get(key, now)
-    if kept is None:
+    kept = _KEPT.get(workspace.id, workspace.board_version, now)
+    if kept is None or now < kept.read_at:  # (a request whose clock read earlier than the rows were read)
         inputs = await _read_inputs(db, workspace.id, now)
-        kept = _Kept(inputs, build_board(inputs.schedules, inputs.slots, now, None))
-        _KEPT.put(key, kept, now + KEEP)
+        fresh = _Kept(now, inputs, build_board(inputs.schedules, inputs.slots, now, None))
+        if kept is None:
+            _KEPT.put(workspace.id, workspace.board_version, fresh, now + KEEP)
+        kept = fresh
     board = kept.board
     if not (board.now <= now and (board.changes_at is None or now < board.changes_at)):
         board = build_board(kept.inputs.schedules, kept.inputs.slots, now, None)

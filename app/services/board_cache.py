@@ -20,32 +20,32 @@ T = TypeVar("T")
 
 
 class ProcessCache(Generic[T]):
-    """A small least-recently-used map whose entries also expire at their own moment."""
+    """A small least-recently-used map of one entry per key (a workspace, a viewer), each remembering
+    the board version it was built under and expiring at its own moment: a newer version replaces
+    the entry, so a workspace edited often holds one entry, not one per edit."""
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._entries: OrderedDict[Hashable, tuple[datetime.datetime, T]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, datetime.datetime, T]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, now: datetime.datetime) -> T | None:
+    def get(self, key: Hashable, version: int, now: datetime.datetime) -> T | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
                 return None
-            until, value = found
-            if now >= until:
-                del self._entries[key]
+            kept_version, until, value = found
+            if kept_version != version or now >= until:
                 return None
             self._entries.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: T, until: datetime.datetime) -> None:
+    def put(self, key: Hashable, version: int, value: T, until: datetime.datetime) -> None:
         with self._lock:
-            self._entries[key] = (until, value)
+            found = self._entries.get(key)
+            if found is not None and found[0] > version:
+                return  # a request that read an older version finished last: keep the newer entry
+            self._entries[key] = (version, until, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 
 import dramatiq
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,7 +41,7 @@ from app.tasks.context import task_session, task_settings
 )
 async def deliver(log_id: str) -> None:
     """Send one logged message; retry only a provable failure."""
-    await _deliver(log_id, deliver)
+    await _deliver(log_id, deliver, jobs.deliver)
 
 
 # A page's own messages (its SMS, call, DM and channel post, a PagerDuty trigger) have a queue of
@@ -59,10 +60,16 @@ async def deliver(log_id: str) -> None:
 )
 async def deliver_page(log_id: str) -> None:
     """Send one logged message of a page, ahead of every other message."""
-    await _deliver(log_id, deliver_page)
+    await _deliver(log_id, deliver_page, jobs.deliver_page)
 
 
-async def _deliver(log_id: str, again: dramatiq.Actor) -> None:  # type: ignore[type-arg]
+async def _deliver(
+    log_id: str,
+    again: dramatiq.Actor,  # type: ignore[type-arg]
+    follow: Callable[[Iterable[uuid.UUID]], Awaitable[None]],
+) -> None:
+    """Send the row; a retry comes back through `again`, what it leads to (the ack and decline
+    reactions on a page's post) through `follow` — a page's through the pages queue."""
     settings = task_settings()
     slack, sms = SlackAdapter(settings), SmsAdapter(settings)
 
@@ -108,7 +115,7 @@ async def _deliver(log_id: str, again: dramatiq.Actor) -> None:  # type: ignore[
     async with task_session() as db:
         call_retry = datetime.timedelta(seconds=60 * settings.seconds_per_delay_minute)
         attempt = await send_logged(db, uuid.UUID(log_id), send, now, call_retry)
-    await jobs.deliver(attempt.follow_up)
+    await follow(attempt.follow_up)
     refused = attempt.result is not None and attempt.result.outcome is Outcome.PERMANENT
     if refused and attempt.outgoing is not None and attempt.outgoing.channel == "pagerduty":
         # A step's trigger PagerDuty did not take: page through Vigilo instead while the step runs.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import uuid
 from typing import Any
 
@@ -147,7 +148,21 @@ async def test_a_change_and_a_passing_handoff_show_at_once(served: Any) -> None:
     assert await holder(api) == team["ben"].email
     assert '<span class="person">Ben</span>' in await highlighted(browser)
 
-    # A rename shows too (the people named are part of what is kept).
+    # Ben renames himself through his profile page: the highlight shows the new name at once.
+    async with AsyncTestClient(app=browser.app) as ben:
+        await login(ben, team["ben"].email, PASSWORD)
+        page = await ben.get("/ws/acme/profile")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        saved = await ben.post(
+            "/ws/acme/profile",
+            data={"display_name": "Benedict", "time_zone": "UTC", "_csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303, saved.text
+    assert '<span class="person">Benedict</span>' in await highlighted(browser)
+
+    # A schedule renamed shows too.
     renamed = await api.patch(f"/api/v1/ws/acme/schedules/{schedule_id}", json={"name": "Ops primary"})
     assert renamed.status_code == 200, renamed.text
     assert await holder(api, "Ops primary") == team["ben"].email

@@ -159,4 +159,10 @@ async def test_the_schedule_list_shows_fifty_and_says_what_more_there_is(setting
         more = await client.get("/ws/acme/oncall/?rows=100", headers={"HX-Request": "true", "HX-Target": "oncall-rows"})
         assert re.findall(r'<tr data-schedule="(S\d\d)"', more.text) == [f"S{n:02d}" for n in range(53)]
         assert "Show more schedules" not in more.text
+        # The link loads the whole page with more rows, and the live poller keeps asking for as many.
+        link = re.search(r'<a href="([^"]+)" hx-boost="false">Show more schedules', rows)
+        assert link is not None and "rows=100" in link.group(1)
+        wider = await client.get(link.group(1).replace("&amp;", "&"))
+        assert len(re.findall(r'<tr data-schedule="S\d\d"', wider.text)) == 53
+        assert re.search(r'id="oncall-poller"[^>]*rows=100', wider.text)
         assert "S52 is inactive" in more.text

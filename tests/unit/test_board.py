@@ -80,11 +80,12 @@ def test_refresh_comes_at_the_next_change_or_within_thirty_seconds() -> None:
 def test_a_kept_board_is_the_board_of_any_moment_before_it_changes() -> None:
     """`seen_by(board at t0, viewer, t)` must equal the board laid out afresh at t for every t before
     `changes_at` — that is what lets a web process keep one layout until a hand-off passes."""
-    a, b, gap, later = (
+    a, b, gap, later, off = (
         schedule("A"),
         schedule("B"),
         schedule("Gap"),
         BoardSchedule(uuid.uuid4(), "Later", True, CAT, NOW + 6 * H),
+        schedule("Off", active=False),
     )
     slots = [
         slot(a, ANN, -1, 2),
@@ -93,17 +94,19 @@ def test_a_kept_board_is_the_board_of_any_moment_before_it_changes() -> None:
         slot(gap, BEN, 3, 9),
         slot(later, ANN, 6, 30),
         slot(b, ANN, 14 * 24 + 5, 14 * 24 + 40),  # its hand-off comes into the 14 days after 5 hours
+        slot(off, BEN, 7, 20),  # an inactive schedule still shows who holds it
     ]
-    kept = build_board([a, b, gap, later], slots, NOW, viewer_id=None)
+    kept = build_board([a, b, gap, later, off], slots, NOW, viewer_id=None)
     assert kept.changes_at == NOW + 2 * H  # A's hand-off, before the gap's start (3 h) and B's far hand-off (5 h)
-    for minutes in (0, 1, 59, 119):
+    for minutes in (0, 1, 59, 119):  # (and up to 2 h: every moment before the first change)
         at = NOW + datetime.timedelta(minutes=minutes, seconds=30)
         for viewer in (ANN, BEN, CAT, None):
-            assert seen_by(kept, viewer, at) == build_board([a, b, gap, later], slots, at, viewer)
+            assert seen_by(kept, viewer, at) == build_board([a, b, gap, later, off], slots, at, viewer)
     moments = []
     board = kept
     while board.changes_at is not None and board.changes_at < NOW + 40 * H:
         moments.append(board.changes_at - NOW)
-        board = build_board([a, b, gap, later], slots, board.changes_at, viewer_id=None)
-    # A's hand-off, the gap's slot starting, B's hand-off coming into view, Later starting, the gap's slot ending.
-    assert moments[:5] == [2 * H, 3 * H, 5 * H, 6 * H, 9 * H]
+        board = build_board([a, b, gap, later, off], slots, board.changes_at, viewer_id=None)
+    # A's hand-off, the gap's slot starting, B's hand-off coming into view, Later starting, Off's slot
+    # starting (inactive: nobody is paged, but the list shows its holder), the gap's slot ending.
+    assert moments[:6] == [2 * H, 3 * H, 5 * H, 6 * H, 7 * H, 9 * H]

@@ -205,12 +205,12 @@ class SchedulesApi(Controller):
                 "schedules": [oncall_view(o) for o in await oncall_for_all(db_session, schedules, when)],
             }
         # Now: what this process built under the board version read with the token, until a hand-off.
-        key = (access.workspace.id, access.workspace.board_version)
-        views = _WHOS_UP.get(key, now)
+        version = access.workspace.board_version
+        views = _WHOS_UP.get(access.workspace.id, version, now)
         if views is None:
             oncall = await oncall_for_all(db_session, await list_schedules(db_session, access.workspace.id), now)
             views = [oncall_view(o) for o in oncall]
-            _WHOS_UP.put(key, views, await oncall_changes_at(db_session, oncall, now, KEEP))
+            _WHOS_UP.put(access.workspace.id, version, views, await oncall_changes_at(db_session, oncall, now, KEEP))
         return {"at": now.isoformat(), "schedules": views}
 
     @post(
