@@ -100,7 +100,16 @@ class Stack:
         )
 
     def start_worker(self) -> None:
+        """A `vigilo worker` process, once it is ready for action (importing the app takes seconds:
+        a test timing how fast a page leaves must not time the worker's start-up)."""
+        ready = "Worker process is ready for action."
+        before = self.log.read_text(errors="replace").count(ready) if self.log.exists() else 0
         self.workers.append(self._spawn("worker", "--processes", "1", "--threads", "2"))
+        deadline = time.monotonic() + 60
+        while self.log.read_text(errors="replace").count(ready) <= before if self.log.exists() else True:
+            if time.monotonic() > deadline:
+                raise RuntimeError("worker process did not start:\n" + self.log.read_text(errors="replace"))
+            time.sleep(0.1)
 
     def start_web(self) -> str:
         """A `vigilo serve` process; its base URL once it answers."""

@@ -104,9 +104,12 @@ async def test_metrics_count_a_page_the_worker_sent(
 
         await until(texted, stack)
 
-        async def counted() -> bool:
+        async def counted() -> bool:  # the SMS counted, and a tick run since (pages now leave before one)
             text = (await client.get("/metrics")).text
-            return sample(text, "vigilo_deliveries_total", channel="sms", outcome="sent") >= 1
+            ticks = sample(text, "vigilo_tick_duration_seconds_count") > sample(
+                before, "vigilo_tick_duration_seconds_count"
+            )
+            return ticks and sample(text, "vigilo_deliveries_total", channel="sms", outcome="sent") >= 1
 
         await until(counted, stack, seconds=10)
         after = (await client.get("/metrics")).text
